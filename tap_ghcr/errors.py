@@ -1,0 +1,27 @@
+"""Errors that end a sync with one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+
+class TapGHCRError(Exception):
+    """A problem the user can fix; printed as one line, exit code 1."""
+
+
+class ConfigError(TapGHCRError):
+    """A malformed or contradictory setting."""
+
+
+class GitHubAuthError(TapGHCRError):
+    """The token is missing, wrong or lacks a scope."""
+
+
+class GitHubNotFoundError(TapGHCRError):
+    """An owner or package does not exist (or the token cannot see it)."""
+
+
+class GitHubUnreachableError(TapGHCRError):
+    """`api_url` did not answer."""
+
+
+class RateLimitExceededError(TapGHCRError):
+    """The rate limit resets later than `max_rate_limit_wait` allows."""

@@ -1,0 +1,254 @@
+"""The registry side of a sync: fetch a package's manifests concurrently.
+
+The SDK runs child streams one parent record at a time, so a plain child
+stream would make every registry fetch wait for the one before. Instead the
+`manifests` stream hands this class all new digests of a package at once; it
+fetches them (and their configs, and index children) on a bounded thread pool
+and yields records in a deterministic order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tap_ghcr import oci
+from tap_ghcr.errors import ConfigError
+from tap_ghcr.registry import (
+    DigestMismatchError,
+    Manifest,
+    ManifestUnknownError,
+    RegistryClient,
+    RegistryError,
+    RegistryUnauthorizedError,
+)
+
+if t.TYPE_CHECKING:
+    from tap_ghcr.streams import VersionRef
+
+logger = logging.getLogger("tap-ghcr")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An `images` entry: `[host/]owner/name` split into its parts."""
+
+    base_url: str
+    owner: str
+    name: str
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+def parse_image(entry: str, registry_url: str) -> ImageRef:
+    """`owner/name`, `ghcr.io/owner/name`, or `localhost:5000/owner/name`."""
+    value = entry.strip().strip("/")
+    if "://" in value:
+        raise ConfigError(f"`images` entry {entry!r}: give `[host/]owner/name`, not a URL")
+    if "@" in value or (":" in value.rsplit("/", 1)[-1]):
+        raise ConfigError(f"`images` entry {entry!r}: give a repository, without tag or digest")
+    parts = value.split("/")
+    base = registry_url.rstrip("/")
+    first = parts[0]
+    if len(parts) > 2 and ("." in first or ":" in first or first == "localhost"):
+        parts = parts[1:]
+        if first != urlsplit(base).netloc:
+            base = f"https://{first}"
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
+    return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
+
+
+@dataclass
+class _Fetched:
+    manifest: Manifest
+    config: dict | None = None
+
+
+class RegistryInventory:
+    """Fetches manifests for the `tags` and `manifests` streams."""
+
+    def __init__(
+        self,
+        registry_url: str,
+        *,
+        credentials: t.Callable[[], tuple[str, str] | None],
+        max_workers: int,
+    ) -> None:
+        self.registry_url = registry_url.rstrip("/")
+        self.max_workers = max_workers
+        self._credentials = credentials
+        self._clients: dict[str, RegistryClient] = {}
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
+        self._lock = threading.Lock()
+        self.denied: set[str] = set()
+
+    def client(self, base_url: str | None = None) -> RegistryClient:
+        base = (base_url or self.registry_url).rstrip("/")
+        with self._lock:
+            if base not in self._clients:
+                self._clients[base] = RegistryClient(
+                    base, credentials=self._credentials, max_workers=self.max_workers
+                )
+            return self._clients[base]
+
+    @property
+    def requests_made(self) -> int:
+        return sum(c.requests_made + c.tokens.requests_made for c in self._clients.values())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # images mode -------------------------------------------------------------
+
+    def image_versions(self, image: ImageRef) -> list[VersionRef]:
+        """Tags of an image grouped by the digest each points at (tags/list, then HEADs)."""
+        from tap_ghcr.streams import VersionRef
+
+        client = self.client(image.base_url)
+        try:
+            tags = client.list_tags(image.repository)
+        except RegistryUnauthorizedError:
+            self._warn_denied(image.repository)
+            return []
+        except ManifestUnknownError:
+            logger.warning("image %s not found in the registry, skipped", image.repository)
+            return []
+        digests = list(self._pool.map(lambda tag: self._head(client, image.repository, tag), tags))
+        by_digest: dict[str, list[str]] = {}
+        for tag, found in zip(tags, digests, strict=True):
+            if found:
+                by_digest.setdefault(found, []).append(tag)
+        return [VersionRef(d, tuple(sorted(ts))) for d, ts in sorted(by_digest.items())]
+
+    def _head(self, client: RegistryClient, repository: str, tag: str) -> str | None:
+        try:
+            return client.head_manifest(repository, tag)
+        except RegistryError as exc:
+            logger.warning("tag %s:%s could not be resolved, skipped: %s", repository, tag, exc)
+            return None
+
+    def _warn_denied(self, repository: str) -> None:
+        if repository not in self.denied:
+            self.denied.add(repository)
+            logger.warning(
+                "image %s needs credentials the registry accepts (private image? set `token`), skipped",
+                repository,
+            )
+
+    # manifests ---------------------------------------------------------------
+
+    def manifest_records(
+        self,
+        owner_login: str,
+        package_name: str,
+        refs: t.Sequence[VersionRef],
+        image: ImageRef | None = None,
+    ) -> t.Iterator[dict]:
+        """One record per manifest reachable from `refs`, each digest fetched once."""
+        if image is not None:
+            client, repository = self.client(image.base_url), image.repository
+        else:
+            client, repository = self.client(), f"{owner_login.lower()}/{package_name}"
+        tags_by_digest: dict[str, set[str]] = {}
+        for ref in refs:
+            tags_by_digest.setdefault(ref.digest, set()).update(ref.tags)
+        fetched: dict[str, _Fetched | None] = {}
+        wave = list(dict.fromkeys(ref.digest for ref in refs))
+        # Index children are fetched in a second wave (then a third for nested indexes).
+        while wave:
+            for found_digest, result in zip(
+                wave, self._pool.map(lambda d: self._fetch(client, repository, d, tags_by_digest), wave),
+                strict=True,
+            ):
+                fetched[found_digest] = result
+            wave = [
+                d["digest"]
+                for result in (fetched[x] for x in fetched if fetched[x] is not None)
+                if oci.is_index(result.manifest.media_type, result.manifest.document)  # type: ignore[union-attr]
+                for d in oci.child_descriptors(result.manifest.document)  # type: ignore[union-attr]
+                if d["digest"] not in fetched
+            ]
+            wave = list(dict.fromkeys(wave))
+
+        parent_of: dict[str, tuple[str, dict]] = {}
+        order: list[str] = []
+        for top in dict.fromkeys(ref.digest for ref in refs):
+            self._walk(top, fetched, parent_of, order)
+        for found_digest in order:
+            result = fetched.get(found_digest)
+            if result is None:
+                continue
+            index_digest, descriptor = parent_of.get(found_digest, (None, None))
+            yield oci.describe(
+                owner_login=owner_login,
+                package_name=package_name,
+                digest=found_digest,
+                media_type=result.manifest.media_type,
+                size=len(result.manifest.body),
+                document=result.manifest.document,
+                descriptor=descriptor,
+                index_digest=index_digest,
+                tags=sorted(tags_by_digest.get(found_digest, ())),
+                config=result.config,
+            )
+
+    def _walk(
+        self,
+        found_digest: str,
+        fetched: dict[str, _Fetched | None],
+        parent_of: dict[str, tuple[str, dict]],
+        order: list[str],
+    ) -> None:
+        if found_digest in order:
+            return
+        order.append(found_digest)
+        result = fetched.get(found_digest)
+        if result is None or not oci.is_index(result.manifest.media_type, result.manifest.document):
+            return
+        for descriptor in oci.child_descriptors(result.manifest.document):
+            parent_of.setdefault(descriptor["digest"], (found_digest, descriptor))
+            self._walk(descriptor["digest"], fetched, parent_of, order)
+
+    def _fetch(
+        self,
+        client: RegistryClient,
+        repository: str,
+        found_digest: str,
+        tags_by_digest: dict[str, set[str]],
+    ) -> _Fetched | None:
+        where = f"{repository}@{found_digest}"
+        if repository in self.denied:
+            return None
+        try:
+            manifest = client.get_manifest(repository, found_digest)
+        except DigestMismatchError as exc:
+            logger.error("manifest %s failed its digest check, not emitted: %s", where, exc)
+            return None
+        except ManifestUnknownError:
+            logger.warning("manifest %s is no longer in the registry (deleted version?), skipped", where)
+            return None
+        except RegistryUnauthorizedError:
+            self._warn_denied(repository)
+            return None
+        except RegistryError as exc:
+            logger.error("manifest %s could not be read, skipped: %s", where, exc)
+            return None
+        kind, _ = oci.classify(manifest.media_type, manifest.document, None, tags_by_digest.get(found_digest, ()))
+        if not oci.wants_config(kind, manifest.document):
+            return _Fetched(manifest)
+        config_digest = manifest.document["config"].get("digest", "")
+        try:
+            config = json.loads(client.get_blob(repository, config_digest))
+        except (RegistryError, ValueError) as exc:
+            logger.error("config %s@%s could not be read (%s); manifest %s emitted without it",
+                         repository, config_digest, exc, where)
+            config = None
+        return _Fetched(manifest, config if isinstance(config, dict) else None)

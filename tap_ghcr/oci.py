@@ -1,0 +1,144 @@
+"""Reading manifests, indexes and image configs into `manifests` records.
+
+Pure functions over parsed JSON: no I/O, so every rule here is unit-tested on
+the real ghcr.io samples in shared/reference.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from tap_ghcr.registry.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
+
+REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest"
+REFERENCE_DIGEST = "vnd.docker.reference.digest"  # buildx: the image it attests
+DOCKER_ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
+INTOTO = "application/vnd.in-toto+json"
+DSSE = "application/vnd.dsse.envelope.v1+json"
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
+SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle"
+COSIGN_TAG = re.compile(r"^(?P<alg>sha256|sha512)-(?P<hex>[0-9a-f]{64,128})\.(?P<suffix>sig|att|sbom)$")
+_COSIGN_KIND = {"sig": "signature", "att": "attestation", "sbom": "artifact"}
+
+
+def is_index(media_type: str, document: dict) -> bool:
+    """An OCI index or Docker manifest list (by served type, else by its own field)."""
+    return media_type in INDEX_TYPES or (
+        not media_type and isinstance(document.get("manifests"), list)
+    )
+
+
+def child_descriptors(document: dict) -> list[dict]:
+    """The descriptors an index lists, in order, skipping malformed entries."""
+    return [d for d in document.get("manifests") or [] if isinstance(d, dict) and d.get("digest")]
+
+
+def cosign_subject(tags: t.Iterable[str]) -> tuple[str, str] | None:
+    """(subject digest, kind) from a cosign `sha256-<hex>.sig|.att|.sbom` tag."""
+    for tag in tags:
+        if m := COSIGN_TAG.match(tag):
+            return f"{m['alg']}:{m['hex']}", _COSIGN_KIND[m["suffix"]]
+    return None
+
+
+def classify(
+    media_type: str,
+    document: dict,
+    descriptor: dict | None = None,
+    tags: t.Iterable[str] = (),
+) -> tuple[str, str | None]:
+    """(kind, subject_digest) of a manifest, from everything that can say it."""
+    annotations = (descriptor or {}).get("annotations") or {}
+    subject = annotations.get(REFERENCE_DIGEST) or (document.get("subject") or {}).get("digest")
+    cosign = cosign_subject(tags)
+    if cosign and not subject:
+        subject = cosign[0]
+    if is_index(media_type, document):
+        return "index", subject
+    if cosign:
+        return cosign[1], subject
+    artifact_type = document.get("artifactType") or ""
+    layer_types = {layer.get("mediaType") for layer in document.get("layers") or [] if isinstance(layer, dict)}
+    if annotations.get(REFERENCE_TYPE) == "attestation-manifest" or artifact_type == DOCKER_ATTESTATION_ARTIFACT:
+        return "attestation", subject
+    if artifact_type == NOTARY_SIGNATURE or COSIGN_SIMPLESIGNING in layer_types:
+        return "signature", subject
+    if artifact_type.startswith(SIGSTORE_BUNDLE) or layer_types & {INTOTO, DSSE}:
+        return "attestation", subject
+    config_type = (document.get("config") or {}).get("mediaType")
+    if not artifact_type and config_type in IMAGE_CONFIG_TYPES:
+        return "image", subject
+    return "artifact", subject
+
+
+def _platform(descriptor: dict | None, config: dict | None) -> tuple[str | None, str | None, str | None]:
+    platform = (descriptor or {}).get("platform") or {}
+    if platform.get("os") and platform.get("os") != "unknown":
+        return platform.get("os"), platform.get("architecture"), platform.get("variant")
+    if config and config.get("os") and config.get("os") != "unknown":
+        return config.get("os"), config.get("architecture"), config.get("variant")
+    return None, None, None
+
+
+def describe(
+    *,
+    owner_login: str,
+    package_name: str,
+    digest: str,
+    media_type: str,
+    size: int,
+    document: dict,
+    descriptor: dict | None = None,
+    index_digest: str | None = None,
+    tags: t.Iterable[str] = (),
+    config: dict | None = None,
+) -> dict:
+    """The `manifests` record of one manifest, per the contract's field list."""
+    kind, subject = classify(media_type, document, descriptor, tags)
+    os_, arch, variant = _platform(descriptor, config)
+    record: dict[str, t.Any] = {
+        "owner_login": owner_login,
+        "package_name": package_name,
+        "digest": digest,
+        "media_type": media_type or document.get("mediaType"),
+        "artifact_type": document.get("artifactType"),
+        "size": size,
+        "kind": kind,
+        "platform_os": os_,
+        "platform_architecture": arch,
+        "platform_variant": variant,
+        "index_digest": index_digest,
+        "child_digests": None,
+        "subject_digest": subject,
+        "config_digest": None,
+        "config_media_type": None,
+        "layers": [],
+        "total_size": None,
+        "image_created": None,
+        "labels": None,
+        "annotations": dict(document.get("annotations") or {}),
+    }
+    if kind == "index":
+        record["child_digests"] = [d["digest"] for d in child_descriptors(document)]
+        return record
+    config_descriptor = document.get("config") or {}
+    layers = [
+        {"digest": layer.get("digest"), "media_type": layer.get("mediaType"), "size": layer.get("size")}
+        for layer in document.get("layers") or []
+        if isinstance(layer, dict)
+    ]
+    record["config_digest"] = config_descriptor.get("digest")
+    record["config_media_type"] = config_descriptor.get("mediaType")
+    record["layers"] = layers
+    record["total_size"] = int(config_descriptor.get("size") or 0) + sum(int(x["size"] or 0) for x in layers)
+    if config is not None:
+        record["image_created"] = config.get("created")
+        record["labels"] = dict((config.get("config") or {}).get("Labels") or {})
+    return record
+
+
+def wants_config(kind: str, document: dict) -> bool:
+    """Only images need their config blob (platform, created, labels)."""
+    return kind == "image" and (document.get("config") or {}).get("mediaType") in IMAGE_CONFIG_TYPES

@@ -1,0 +1,55 @@
+"""Keep secrets out of every message the tap writes.
+
+A token can surface in places nobody planned for (an exception text, a URL a
+user pasted with credentials in it), so log records are scrubbed at the
+handler, not at each call site.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a value that must never be printed."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret, and URL user-info, with `***`."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Scrub the fully formatted message of every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Exception text is formatted after filters run: fold it in, scrubbed.
+            cleaned = redact(f"{cleaned}: {record.exc_info[1]}")
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to every handler that exists now (the SDK's included)."""
+    flt = RedactingFilter()
+    loggers = [logging.getLogger(), *(
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+    )]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(flt)

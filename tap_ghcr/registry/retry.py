@@ -1,0 +1,91 @@
+"""Retrying what a registry may answer differently a moment later.
+
+5xx, 429 (after its `Retry-After`), dropped connections and timeouts are
+retried with exponential backoff and jitter; anything else is final.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import typing as t
+
+import backoff
+import requests
+
+RETRY_EXCEPTIONS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+logger = logging.getLogger("tap-ghcr.registry")
+
+
+class RetryableAnswer(Exception):
+    """An answer worth another try; carries how long the server asked us to wait."""
+
+    def __init__(self, response: requests.Response, wait: float | None) -> None:
+        super().__init__(f"registry answered {response.status_code}")
+        self.response = response
+        self.wait = wait
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds from a `Retry-After` header given in seconds; None when absent or a date."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _waits(base: float, cap: float) -> t.Generator[float, t.Any, None]:
+    exc = yield 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        if isinstance(exc, RetryableAnswer) and exc.wait is not None:
+            exc = yield exc.wait
+        else:
+            # Full jitter: anywhere up to the exponential ceiling.
+            exc = yield random.uniform(base / 2, min(cap, base * 2**attempt))
+
+
+def send_with_retries(
+    send: t.Callable[[], requests.Response],
+    *,
+    max_tries: int = 6,
+    max_time: float = 300.0,
+    base: float = 0.25,
+    cap: float = 20.0,
+) -> requests.Response:
+    """Call `send` until it gives a final answer; the last answer is returned, not raised."""
+
+    def log_retry(details: t.Mapping[str, t.Any]) -> None:
+        exc = details.get("exception")
+        reason = f"status {exc.response.status_code}" if isinstance(exc, RetryableAnswer) else type(exc).__name__
+        logger.info("registry request failed (%s); retry %d in %.2f s",
+                    reason, details.get("tries", 0), details.get("wait", 0.0))
+
+    @backoff.on_exception(
+        lambda: _waits(base, cap),
+        (RetryableAnswer, *RETRY_EXCEPTIONS),
+        max_tries=max_tries,
+        max_time=max_time,
+        jitter=None,
+        on_backoff=log_retry,
+        logger=None,
+    )
+    def attempt() -> requests.Response:
+        response = send()
+        if response.status_code == 429 or response.status_code >= 500:
+            response.close()
+            raise RetryableAnswer(response, retry_after(response))
+        return response
+
+    try:
+        return attempt()
+    except RetryableAnswer as exc:
+        return exc.response

@@ -1,0 +1,356 @@
+"""The streams: short declarations over the GitHub base stream and the registry."""
+
+from __future__ import annotations
+
+import fnmatch
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+
+from tap_ghcr.client import GitHubStream
+from tap_ghcr.errors import ConfigError, GitHubNotFoundError
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_ghcr.tap import TapGHCR
+
+DATETIME = th.DateTimeType
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """What the registry streams need of one version: its digest and tags."""
+
+    digest: str
+    tags: tuple[str, ...]
+    version_id: int | None = None
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class PackagesStream(GitHubStream):
+    """Container packages of the configured owners (or of the token's user)."""
+
+    name = "packages"
+    path = "/{owner_scope}/{owner}/packages"
+    primary_keys = ("id",)
+    replication_key = "updated_at"
+    is_sorted = False
+    not_found_hint = "GitHub owner"
+
+    schema = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("package_type", th.StringType),
+        th.Property("owner_login", th.StringType),
+        th.Property("owner_type", th.StringType),
+        th.Property("visibility", th.StringType),
+        th.Property("version_count", th.IntegerType),
+        th.Property("repository_full_name", th.StringType),
+        th.Property("url", th.StringType),
+        th.Property("html_url", th.StringType),
+        th.Property("created_at", DATETIME),
+        th.Property("updated_at", DATETIME),
+    ).to_dict()
+
+    @property
+    def partitions(self) -> list[dict]:
+        config = self.config
+        parts: list[dict] = [{"owner_scope": "orgs", "owner": o} for o in config.get("organizations") or []]
+        parts += [{"owner_scope": "users", "owner": u} for u in config.get("users") or []]
+        images = config.get("images") or []
+        if not parts and not images:
+            if not self._tap.token:  # type: ignore[attr-defined]
+                raise ConfigError(
+                    "nothing to extract: set `organizations`, `users` or `images`, "
+                    "or a `token` (GITHUB_TOKEN) to read your own packages"
+                )
+            parts = [{"owner_scope": "user", "owner": ""}]
+        if parts and not self._tap.token:  # type: ignore[attr-defined]
+            raise ConfigError(
+                "`organizations` and `users` need a GitHub `token` with read:packages "
+                "(or set GITHUB_TOKEN); only `images` can be read anonymously"
+            )
+        if images:
+            parts.append({"owner_scope": "images", "owner": ""})
+        return parts
+
+    def get_path(self, context: Context | None) -> str:
+        assert context is not None
+        scope, owner = context["owner_scope"], quote(context["owner"], safe="")
+        return "/user/packages" if scope == "user" else f"/{scope}/{owner}/packages"
+
+    def base_params(self, context: Context | None) -> dict[str, t.Any]:
+        params: dict[str, t.Any] = {"package_type": "container", "per_page": 100}
+        if self.config.get("visibility"):
+            params["visibility"] = self.config["visibility"]
+        return params
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        assert context is not None
+        if context["owner_scope"] == "images":
+            # No REST at all: each image is handed straight to the registry streams.
+            for image in self._tap.images.values():  # type: ignore[attr-defined]
+                self._sync_children({
+                    "owner_login": image.owner,
+                    "package_name": image.name,
+                    "package_id": None,
+                    "image": image.repository,
+                })
+            return
+        yield from super().get_records(context)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        patterns = self.config.get("package_patterns") or ["*"]
+        if not any(fnmatch.fnmatchcase(row["name"], p) for p in patterns):
+            return None
+        owner = row.get("owner") or {}
+        repository = row.get("repository") or {}
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "package_type": row.get("package_type"),
+            "owner_login": owner.get("login") or (context or {}).get("owner"),
+            "owner_type": owner.get("type"),
+            "visibility": row.get("visibility"),
+            "version_count": row.get("version_count"),
+            "repository_full_name": repository.get("full_name"),
+            "url": row.get("url"),
+            "html_url": row.get("html_url"),
+            "created_at": row.get("created_at"),
+            "updated_at": row.get("updated_at"),
+        }
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        assert context is not None
+        name = quote(record["name"], safe="")  # `a/b` must travel as `a%2Fb`
+        scope = context["owner_scope"]
+        base = "/user" if scope == "user" else f"/{scope}/{quote(context['owner'], safe='')}"
+        return {
+            "owner_login": record["owner_login"],
+            "package_name": record["name"],
+            "package_id": record["id"],
+            "versions_path": f"{base}/packages/container/{name}/versions",
+        }
+
+
+class PackageVersionsStream(GitHubStream):
+    """Versions of each package, incremental on `updated_at` with a bookmark per package.
+
+    GitHub does not document the order of versions, so every page is read and
+    the bookmark only moves once the whole package is done. Ties at the bookmark
+    second are resolved with the ids already emitted at that second
+    (`bookmark_ids`), so nothing is skipped or emitted twice.
+    """
+
+    name = "package_versions"
+    path = "/{owner}/packages/container/{package_name}/versions"
+    parent_stream_type = PackagesStream
+    primary_keys = ("id",)
+    replication_key = "updated_at"
+    is_sorted = False
+    state_partitioning_keys = ("owner_login", "package_name")
+    not_found_hint = "package"
+
+    schema = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("package_id", th.IntegerType),
+        th.Property("package_name", th.StringType),
+        th.Property("owner_login", th.StringType),
+        th.Property("digest", th.StringType),
+        th.Property("tags", th.ArrayType(th.StringType)),
+        th.Property("url", th.StringType),
+        th.Property("html_url", th.StringType),
+        th.Property("package_html_url", th.StringType),
+        th.Property("license", th.StringType),
+        th.Property("description", th.StringType),
+        th.Property("created_at", DATETIME),
+        th.Property("updated_at", DATETIME),
+        th.Property("deleted_at", DATETIME),
+    ).to_dict()
+
+    def __init__(self, tap: TapGHCR) -> None:
+        super().__init__(tap)
+        self._version_state = "active"
+        #: The versions of the package being synced that the registry streams must read.
+        self.batch: list[VersionRef] = []
+
+    def get_path(self, context: Context | None) -> str:
+        assert context is not None
+        return context["versions_path"]
+
+    def base_params(self, context: Context | None) -> dict[str, t.Any]:
+        return {"state": self._version_state, "per_page": 100}
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
+        return ()  # children run once per package, after its last version (see get_records)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        assert context is not None
+        if context.get("image"):
+            image = self._tap.images[context["image"]]  # type: ignore[attr-defined]
+            self.batch = self._tap.inventory.image_versions(image)  # type: ignore[attr-defined]
+            self._sync_children(dict(context))
+            return
+        state = self.get_context_state(context)
+        had_bookmark = "replication_key_value" in state
+        start = self.get_starting_timestamp(context)
+        tied = set(state.get("bookmark_ids", [])) if had_bookmark else set()
+        deleted_mark = _ts(state.get("deleted_bookmark"))
+        self.batch = []
+        listed: dict[int, datetime] = {}
+        newest_deletion = deleted_mark
+
+        states = ["active", "deleted"] if self.config.get("include_deleted_versions") else ["active"]
+        try:
+            for version_state in states:
+                self._version_state = version_state
+                for row in self.request_records(context):
+                    updated = _ts(row["updated_at"])
+                    assert updated is not None
+                    deleted = _ts(row.get("deleted_at"))
+                    if version_state == "active":
+                        listed[row["id"]] = updated
+                        is_new = (
+                            start is None
+                            or updated > start
+                            or (updated == start and (not had_bookmark or row["id"] not in tied))
+                        )
+                    else:
+                        when = deleted or updated
+                        is_new = deleted_mark is None or when > deleted_mark
+                        if start is not None and not had_bookmark and updated < start:
+                            is_new = False
+                        if newest_deletion is None or when > newest_deletion:
+                            newest_deletion = when
+                    if is_new:
+                        record = self._record(row, context)
+                        if version_state == "active":
+                            self.batch.append(VersionRef(record["digest"], tuple(record["tags"]), row["id"]))
+                        yield record
+        except GitHubNotFoundError as exc:
+            self.logger.warning("package %s/%s vanished during the sync, skipped: %s",
+                                context["owner_login"], context["package_name"], exc)
+            return
+        finally:
+            self._version_state = "active"
+
+        self._sync_children(dict(context))
+        # The package is complete, children included: make its bookmark durable now.
+        self._finalize_state(state)
+        final = _ts(state.get("replication_key_value"))
+        state["bookmark_ids"] = sorted(i for i, ts in listed.items() if ts == final)
+        if newest_deletion is not None:
+            state["deleted_bookmark"] = newest_deletion.isoformat()
+        self._write_state_message()
+
+    def _record(self, row: dict, context: Context) -> dict:
+        container = (row.get("metadata") or {}).get("container") or {}
+        return {
+            "id": row["id"],
+            "package_id": context.get("package_id"),
+            "package_name": context["package_name"],
+            "owner_login": context["owner_login"],
+            "digest": row.get("name"),
+            "tags": list(container.get("tags") or []),
+            "url": row.get("url"),
+            "html_url": row.get("html_url"),
+            "package_html_url": row.get("package_html_url"),
+            "license": row.get("license"),
+            "description": row.get("description"),
+            "created_at": row.get("created_at"),
+            "updated_at": row.get("updated_at"),
+            "deleted_at": row.get("deleted_at"),
+        }
+
+
+class _BatchChildStream(Stream):
+    """A stream that reads the versions batch its parent prepared for one package."""
+
+    parent_stream_type = PackageVersionsStream
+    state_partitioning_keys = ("owner_login", "package_name")
+
+    @property
+    def batch(self) -> list[VersionRef]:
+        return self._tap.streams["package_versions"].batch  # type: ignore[attr-defined]
+
+
+class TagsStream(_BatchChildStream):
+    """One record per tag; a moved tag is emitted again with its new digest."""
+
+    name = "tags"
+    primary_keys = ("owner_login", "package_name", "tag")
+
+    schema = th.PropertiesList(
+        th.Property("owner_login", th.StringType, required=True),
+        th.Property("package_name", th.StringType, required=True),
+        th.Property("tag", th.StringType, required=True),
+        th.Property("digest", th.StringType),
+        th.Property("version_id", th.IntegerType),
+    ).to_dict()
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        assert context is not None
+        for ref in self.batch:
+            for tag in ref.tags:
+                yield {
+                    "owner_login": context["owner_login"],
+                    "package_name": context["package_name"],
+                    "tag": tag,
+                    "digest": ref.digest,
+                    "version_id": ref.version_id,
+                }
+
+
+LAYER = th.ObjectType(
+    th.Property("digest", th.StringType),
+    th.Property("media_type", th.StringType),
+    th.Property("size", th.IntegerType),
+)
+
+
+class ManifestsStream(_BatchChildStream):
+    """Every manifest reachable from the package's new versions, read from the registry."""
+
+    name = "manifests"
+    primary_keys = ("owner_login", "package_name", "digest")
+
+    schema = th.PropertiesList(
+        th.Property("owner_login", th.StringType, required=True),
+        th.Property("package_name", th.StringType, required=True),
+        th.Property("digest", th.StringType, required=True),
+        th.Property("media_type", th.StringType),
+        th.Property("artifact_type", th.StringType),
+        th.Property("size", th.IntegerType),
+        th.Property("kind", th.StringType, allowed_values=["index", "image", "attestation", "signature", "artifact"]),
+        th.Property("platform_os", th.StringType),
+        th.Property("platform_architecture", th.StringType),
+        th.Property("platform_variant", th.StringType),
+        th.Property("index_digest", th.StringType),
+        th.Property("child_digests", th.ArrayType(th.StringType)),
+        th.Property("subject_digest", th.StringType),
+        th.Property("config_digest", th.StringType),
+        th.Property("config_media_type", th.StringType),
+        th.Property("layers", th.ArrayType(LAYER)),
+        th.Property("total_size", th.IntegerType),
+        th.Property("image_created", DATETIME),
+        th.Property("labels", th.ObjectType(additional_properties=th.StringType)),
+        th.Property("annotations", th.ObjectType(additional_properties=th.StringType)),
+    ).to_dict()
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        assert context is not None
+        tap = self._tap
+        image = tap.images[context["image"]] if context.get("image") else None  # type: ignore[attr-defined]
+        yield from tap.inventory.manifest_records(  # type: ignore[attr-defined]
+            context["owner_login"], context["package_name"], self.batch, image=image
+        )

@@ -1,0 +1,174 @@
+"""The tap: settings, stream list, and the one-line error contract."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+from functools import cached_property
+
+import requests
+from singer_sdk import Tap
+from singer_sdk import typing as th
+
+from tap_ghcr import streams
+from tap_ghcr.inventory import ImageRef, RegistryInventory, parse_image
+from tap_ghcr.redact import register_secret
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "token",
+        th.StringType,
+        secret=True,
+        description=(
+            "GitHub token with `read:packages` (classic PAT, Actions GITHUB_TOKEN or an "
+            "App installation token). Defaults to the GITHUB_TOKEN environment variable. "
+            "Needed for `packages` and `package_versions`; public `images` need none."
+        ),
+    ),
+    th.Property(
+        "username",
+        th.StringType,
+        description=(
+            "User name sent with the token to the registry's token endpoint. "
+            "Defaults to the token's login (GET /user)."
+        ),
+    ),
+    th.Property(
+        "organizations",
+        th.ArrayType(th.StringType),
+        default=[],
+        description="Organizations whose container packages are extracted.",
+    ),
+    th.Property(
+        "users",
+        th.ArrayType(th.StringType),
+        default=[],
+        description="Users whose container packages are extracted.",
+    ),
+    th.Property(
+        "images",
+        th.ArrayType(th.StringType),
+        default=[],
+        description=(
+            "Registry repositories (`owner/name`, optionally prefixed by the registry host) "
+            "read straight from the registry: `tags` and `manifests` only, anonymous for "
+            "public images."
+        ),
+    ),
+    th.Property(
+        "package_patterns",
+        th.ArrayType(th.StringType),
+        default=["*"],
+        description="Glob patterns; only packages whose name matches one are extracted.",
+    ),
+    th.Property(
+        "visibility",
+        th.StringType,
+        allowed_values=["public", "private", "internal"],
+        description="Only packages of this visibility (default: all).",
+    ),
+    th.Property(
+        "include_deleted_versions",
+        th.BooleanType,
+        default=False,
+        description="Also list deleted versions (their records carry `deleted_at`).",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="On the first sync, versions updated before this are not emitted.",
+    ),
+    th.Property(
+        "api_url",
+        th.StringType(pattern=r"^https?://"),
+        default="https://api.github.com",
+        description="GitHub REST base URL (GitHub Enterprise Server: https://HOST/api/v3).",
+    ),
+    th.Property(
+        "registry_url",
+        th.StringType(pattern=r"^https?://"),
+        default="https://ghcr.io",
+        description="OCI registry base URL; http:// is allowed for local registries.",
+    ),
+    th.Property(
+        "max_workers",
+        th.IntegerType(minimum=1, maximum=64),
+        default=8,
+        description="Concurrent registry requests. GitHub REST requests stay serial.",
+    ),
+    th.Property(
+        "max_rate_limit_wait",
+        th.IntegerType(minimum=0),
+        default=900,
+        description="Longest wait, in seconds, for a rate-limit reset before failing.",
+    ),
+)
+
+
+class TapGHCR(Tap):
+    """Singer tap for GitHub Container Registry."""
+
+    name = "tap-ghcr"
+    config_jsonschema = SETTINGS.to_dict()
+
+    @cached_property
+    def token(self) -> str | None:
+        """The configured token, else GITHUB_TOKEN, registered for redaction."""
+        value = self.config.get("token") or os.environ.get("GITHUB_TOKEN") or None
+        register_secret(value)
+        return value
+
+    @cached_property
+    def images(self) -> dict[str, ImageRef]:
+        """The `images` setting, parsed once, by repository."""
+        refs = [parse_image(e, self.registry_url) for e in self.config.get("images") or []]
+        return {ref.repository: ref for ref in refs}
+
+    @property
+    def registry_url(self) -> str:
+        return str(self.config.get("registry_url") or "https://ghcr.io").rstrip("/")
+
+    @cached_property
+    def inventory(self) -> RegistryInventory:
+        """The registry client side, created on first use (discovery never needs it)."""
+        return RegistryInventory(
+            self.registry_url,
+            credentials=self._registry_credentials,
+            max_workers=int(self.config.get("max_workers") or 8),
+        )
+
+    def _registry_credentials(self) -> tuple[str, str] | None:
+        if not self.token:
+            return None
+        return (self.registry_username, self.token)
+
+    @cached_property
+    def registry_username(self) -> str:
+        """`username`, else the token's login from GET /user (any name works on ghcr.io)."""
+        if self.config.get("username"):
+            return str(self.config["username"])
+        api = str(self.config.get("api_url") or "https://api.github.com").rstrip("/")
+        try:
+            response = requests.get(
+                f"{api}/user",
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json"},
+                timeout=30,
+            )
+            if response.ok:
+                return str(response.json().get("login") or "tap-ghcr")
+        except (requests.RequestException, ValueError):
+            pass
+        self.logger.info("could not read the token's login; sending `tap-ghcr` as registry user name")
+        return "tap-ghcr"
+
+    def discover_streams(self) -> list[Stream]:
+        """Return the stream instances; discovery makes no network call."""
+        return [
+            streams.PackagesStream(self),
+            streams.PackageVersionsStream(self),
+            streams.TagsStream(self),
+            streams.ManifestsStream(self),
+        ]

@@ -1,0 +1,200 @@
+"""The real CNCF distribution registry (Debian `docker-registry`), on loopback.
+
+It runs with token auth against `token_server`, and its storage redirects blob
+downloads to a second host (127.0.0.2), as ghcr.io sends blobs to a storage
+host; that blob host records the headers it receives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import requests
+
+from tests.emulator.servers import LoggedServer, QuietHandler
+from tests.emulator.token_server import ISSUER, SERVICE, TokenAuthority
+
+REGISTRY_BINARY = os.environ.get("TAP_GHCR_REGISTRY_BINARY", "docker-registry")
+BLOB_HOST = "127.0.0.2"
+
+
+class RegistryNotInstalledError(RuntimeError):
+    """The distribution registry binary is missing."""
+
+
+def registry_binary() -> str:
+    path = shutil.which(REGISTRY_BINARY) or (
+        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
+    )
+    if not path:
+        raise RegistryNotInstalledError(
+            "the CNCF distribution registry is not installed: `apt-get install docker-registry` "
+            "(./scripts/setup does it)"
+        )
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def make_blob_handler(root: Path) -> type[QuietHandler]:
+    class BlobHandler(QuietHandler):
+        def do_GET(self) -> None:
+            target = (root / self.path.split("?")[0].lstrip("/")).resolve()
+            if not str(target).startswith(str(root.resolve())) or not target.is_file():
+                self.send_body(404, b"not found", content_type="text/plain")
+                return
+            self.send_body(200, target.read_bytes(), content_type="application/octet-stream")
+
+    return BlobHandler
+
+
+class Registry:
+    """A running registry process plus its blob host; stop() removes its storage."""
+
+    def __init__(self, authority: TokenAuthority, token_url: str) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="tap-ghcr-registry-"))
+        self.storage = self.workdir / "storage"
+        self.storage.mkdir()
+        (self.workdir / "token.pem").write_bytes(authority.cert_pem)
+        self.blob_host = LoggedServer(make_blob_handler(self.storage), host=BLOB_HOST).start()
+        self.port = free_port()
+        config = f"""
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {self.storage}
+  delete:
+    enabled: true
+  redirect:
+    disable: false
+middleware:
+  storage:
+    - name: redirect
+      options:
+        baseurl: {self.blob_host.url}/
+http:
+  addr: 127.0.0.1:{self.port}
+  secret: tap-ghcr-test-secret
+auth:
+  token:
+    realm: {token_url}/token
+    service: {SERVICE}
+    issuer: {ISSUER}
+    rootcertbundle: {self.workdir / "token.pem"}
+"""
+        (self.workdir / "config.yml").write_text(config)
+        self.log_file = (self.workdir / "registry.log").open("wb")
+        self.process = subprocess.Popen(  # noqa: S603
+            [registry_binary(), "serve", str(self.workdir / "config.yml")],
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}")
+            try:
+                if requests.get(f"{self.url}/v2/", timeout=1).status_code == 401:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("registry did not start in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log_file.close()
+        self.blob_host.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Pusher:
+    """Seeds a registry the way `docker push` does: blobs, then manifests, then tags."""
+
+    def __init__(self, registry_url: str, token_url: str, push_token: str) -> None:
+        self.registry_url = registry_url
+        self.token_url = token_url
+        self.push_token = push_token
+        self.session = requests.Session()
+        self._tokens: dict[str, str] = {}
+
+    def _auth(self, repository: str) -> dict[str, str]:
+        if repository not in self._tokens:
+            response = self.session.get(
+                f"{self.token_url}/token",
+                params={"service": SERVICE, "scope": f"repository:{repository}:pull,push,delete"},
+                auth=("pusher", self.push_token), timeout=10,
+            )
+            response.raise_for_status()
+            self._tokens[repository] = response.json()["token"]
+        return {"Authorization": f"Bearer {self._tokens[repository]}"}
+
+    def blob(self, repository: str, digest: str, data: bytes) -> None:
+        base = f"{self.registry_url}/v2/{repository}"
+        if self.session.head(f"{base}/blobs/{digest}", headers=self._auth(repository), timeout=10).status_code == 200:
+            return
+        started = self.session.post(f"{base}/blobs/uploads/", headers=self._auth(repository), timeout=10)
+        started.raise_for_status()
+        location = started.headers["Location"]
+        if location.startswith("/"):
+            location = self.registry_url + location
+        sep = "&" if "?" in location else "?"
+        done = self.session.put(
+            f"{location}{sep}digest={digest}", data=data, timeout=30,
+            headers={**self._auth(repository), "Content-Type": "application/octet-stream"},
+        )
+        if done.status_code != 201:
+            raise RuntimeError(f"blob push {repository}@{digest}: {done.status_code} {done.text}")
+
+    def manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> None:
+        done = self.session.put(
+            f"{self.registry_url}/v2/{repository}/manifests/{reference}", data=body, timeout=30,
+            headers={**self._auth(repository), "Content-Type": media_type},
+        )
+        if done.status_code != 201:
+            raise RuntimeError(f"manifest push {repository}:{reference}: {done.status_code} {done.text}")
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        done = self.session.delete(
+            f"{self.registry_url}/v2/{repository}/manifests/{digest}", headers=self._auth(repository), timeout=10,
+        )
+        if done.status_code not in (202, 404):
+            raise RuntimeError(f"manifest delete {repository}@{digest}: {done.status_code} {done.text}")
+
+
+def push_all(pusher: Pusher, repository: str, blobs: t.Mapping[str, bytes],
+             manifests: t.Sequence[tuple[str, str, bytes]], tags: t.Mapping[str, str]) -> None:
+    """Push blobs, manifests (children before indexes, as given) and tags."""
+    for digest, data in blobs.items():
+        pusher.blob(repository, digest, data)
+    bodies = {}
+    for digest, media_type, body in manifests:
+        pusher.manifest(repository, digest, media_type, body)
+        bodies[digest] = (media_type, body)
+    for tag, digest in tags.items():
+        media_type, body = bodies[digest]
+        pusher.manifest(repository, tag, media_type, body)
