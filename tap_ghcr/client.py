@@ -6,6 +6,7 @@ GitHub asks for serial REST requests, so nothing here is concurrent.
 
 from __future__ import annotations
 
+import os
 import time
 import typing as t
 from urllib.parse import parse_qsl
@@ -30,6 +31,8 @@ if t.TYPE_CHECKING:
 
 API_VERSION = "2022-11-28"
 SECONDARY_DEFAULT_WAIT = 60.0
+# First retry wait; doubled each try. TAP_GHCR_RETRY_BASE shortens it in tests.
+RETRY_BASE_SECONDS = float(os.environ.get("TAP_GHCR_RETRY_BASE", "0.5"))
 # Below this many requests left, requests are spaced out until the reset.
 LOW_BUDGET = 50
 
@@ -201,7 +204,7 @@ class GitHubStream(RESTStream["ParseResult | None"]):
                     exc = yield exc.wait
                 else:
                     attempt += 1
-                    exc = yield min(0.5 * 2**attempt, 30.0)
+                    exc = yield min(RETRY_BASE_SECONDS * 2**attempt, 30.0)
         return waits()
 
     def backoff_max_tries(self) -> int:

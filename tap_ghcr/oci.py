@@ -63,11 +63,12 @@ def classify(
     layer_types = {layer.get("mediaType") for layer in document.get("layers") or [] if isinstance(layer, dict)}
     if annotations.get(REFERENCE_TYPE) == "attestation-manifest" or artifact_type == DOCKER_ATTESTATION_ARTIFACT:
         return "attestation", subject
-    if artifact_type == NOTARY_SIGNATURE or COSIGN_SIMPLESIGNING in layer_types:
+    config_type = (document.get("config") or {}).get("mediaType")
+    # Before OCI 1.1's artifactType, notation put its type in the config descriptor.
+    if NOTARY_SIGNATURE in (artifact_type, config_type) or COSIGN_SIMPLESIGNING in layer_types:
         return "signature", subject
     if artifact_type.startswith(SIGSTORE_BUNDLE) or layer_types & {INTOTO, DSSE}:
         return "attestation", subject
-    config_type = (document.get("config") or {}).get("mediaType")
     if not artifact_type and config_type in IMAGE_CONFIG_TYPES:
         return "image", subject
     return "artifact", subject

@@ -8,9 +8,11 @@ from functools import cached_property
 
 import requests
 from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk import typing as th
 
 from tap_ghcr import streams
+from tap_ghcr.errors import ConfigError
 from tap_ghcr.inventory import ImageRef, RegistryInventory, parse_image
 from tap_ghcr.redact import register_secret
 
@@ -113,6 +115,18 @@ class TapGHCR(Tap):
 
     name = "tap-ghcr"
     config_jsonschema = SETTINGS.to_dict()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Schema errors become one `invalid settings` line (secrets never echoed)."""
+        token = self._config.get("token")
+        register_secret(token if isinstance(token, str) else None)
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            problems = [
+                "`token` must be a string" if "config['token']" in e else e for e in exc.errors
+            ]
+            raise ConfigError("invalid settings: " + "; ".join(problems)) from None
 
     @cached_property
     def token(self) -> str | None:

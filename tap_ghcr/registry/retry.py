@@ -7,6 +7,7 @@ retried with exponential backoff and jitter; anything else is final.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import typing as t
 
@@ -19,6 +20,8 @@ RETRY_EXCEPTIONS = (
     requests.exceptions.ChunkedEncodingError,
 )
 logger = logging.getLogger("tap-ghcr.registry")
+# First retry wait; TAP_GHCR_RETRY_BASE shortens it in tests.
+BASE_SECONDS = float(os.environ.get("TAP_GHCR_RETRY_BASE", "0.25"))
 
 
 class RetryableAnswer(Exception):
@@ -58,10 +61,11 @@ def send_with_retries(
     *,
     max_tries: int = 6,
     max_time: float = 300.0,
-    base: float = 0.25,
+    base: float | None = None,
     cap: float = 20.0,
 ) -> requests.Response:
     """Call `send` until it gives a final answer; the last answer is returned, not raised."""
+    base = BASE_SECONDS if base is None else base
 
     def log_retry(details: t.Mapping[str, t.Any]) -> None:
         exc = details.get("exception")

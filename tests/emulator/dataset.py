@@ -143,7 +143,7 @@ class PackageBuilder:
     def __init__(self, dataset: Dataset, package: Package) -> None:
         self.dataset = dataset
         self.package = package
-        self.rng = random.Random(f"{dataset.seed}-{package.owner.login}-{package.name}")
+        self.rng = random.Random(f"{dataset.seed}-{package.owner.login}-{package.name}-{len(package.manifests)}")
 
     # low-level -----------------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""The installed command: discovery with no config, about, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_tap
+
+CONTRACT = {
+    "packages": (["id"], "updated_at"),
+    "package_versions": (["id"], "updated_at"),
+    "tags": (["owner_login", "package_name", "tag"], None),
+    "manifests": (["owner_login", "package_name", "digest"], None),
+}
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if "Traceback" in line or line.startswith("tap-ghcr: error:")]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_discover_with_empty_config_lists_contract_streams(tmp_path):
+    run = run_tap({}, tmp_path, args=["--discover"])
+    assert run.returncode == 0, run.stderr
+    catalog = json.loads(run.stdout)
+    found = {s["tap_stream_id"]: (s["key_properties"], s.get("replication_key")) for s in catalog["streams"]}
+    assert found == {k: (list(v[0]), v[1]) for k, v in CONTRACT.items()}
+
+
+def test_about_markdown_lists_every_setting(tmp_path):
+    run = run_tap({}, tmp_path, args=["--about", "--format=markdown"])
+    assert run.returncode == 0, run.stderr
+    for setting in ("token", "username", "organizations", "users", "images", "package_patterns", "visibility",
+                    "include_deleted_versions", "start_date", "api_url", "registry_url", "max_workers",
+                    "max_rate_limit_wait"):
+        assert f"| {setting}" in run.stdout or f"`{setting}`" in run.stdout or setting in run.stdout
+
+
+def test_wrong_token_is_one_line_and_exit_1(world, tmp_path):
+    secret = "ghp_wrongwrongwrongwrongwrong0000000000"
+    run = run_tap(world.config(token=secret), tmp_path)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert "401" in line and "token" in line
+    assert secret not in run.stderr + run.stdout
+
+
+def test_unknown_organization_is_one_line_and_exit_1(world, tmp_path):
+    run = run_tap(world.config(organizations=["no-such-org"], users=[]), tmp_path)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert "404" in line and "no-such-org" in line
+
+
+def test_malformed_settings_are_one_line_and_exit_1(world, tmp_path):
+    for bad in ({"max_workers": "abc"}, {"visibility": "secret"}, {"max_workers": 0}, {"api_url": "ftp://x"}):
+        run = run_tap(world.config(**bad), tmp_path)
+        assert run.returncode == 1, (bad, run.stderr)
+        line = _one_error_line(run.stderr)
+        assert next(iter(bad)) in line, (bad, line)
+
+
+def test_unreachable_api_is_one_line_and_exit_1(world, tmp_path):
+    from tests.emulator.registry import free_port
+
+    run = run_tap(world.config(api_url=f"http://127.0.0.1:{free_port()}"), tmp_path, timeout=300)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert "could not connect" in line
+
+
+def test_nothing_configured_without_token_is_one_line(tmp_path):
+    run = run_tap({"api_url": "http://127.0.0.1:9"}, tmp_path)
+    assert run.returncode == 1
+    assert "nothing to extract" in _one_error_line(run.stderr)
+
+
+def test_token_falls_back_to_github_token_env(world, tmp_path):
+    config = world.config()
+    token = config.pop("token")
+    catalog = _rest_only_catalog(config, tmp_path)
+    run = run_tap(config, tmp_path, catalog=catalog, env={"GITHUB_TOKEN": token})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records("packages")
+    assert token not in run.stdout + run.stderr
+
+
+def _rest_only_catalog(config, tmp_path):
+    from tests.conftest import catalog_selecting
+
+    return catalog_selecting(config, tmp_path, {"packages", "package_versions"})

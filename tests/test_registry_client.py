@@ -1,0 +1,138 @@
+"""The OCI client on its own: challenge, token dance, retries, errors, redirects, tag paging."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError
+from tap_ghcr.registry.challenge import parse_challenge
+from tap_ghcr.registry.errors import describe_errors
+from tests.emulator.servers import LoggedServer, QuietHandler
+
+
+def test_parse_challenge_quoted_and_bare():
+    c = parse_challenge('Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull"')
+    assert (c.scheme, c.realm, c.service, c.scope) == ("bearer", "https://ghcr.io/token", "ghcr.io",
+                                                        "repository:a/b:pull")
+    c = parse_challenge('Bearer realm=https://x/token, service=x, scope="repository:a/b:pull,push"')
+    assert c.realm == "https://x/token" and c.scope == "repository:a/b:pull,push"
+    assert parse_challenge('Basic realm="Registry"').scheme == "basic"
+    assert parse_challenge("") is None
+
+
+def test_oci_error_body_is_readable():
+    code, text = describe_errors(json.dumps({"errors": [
+        {"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": "sha256:abc"},
+        {"code": "DENIED", "message": "requested access to the resource is denied"}]}))
+    assert code == "MANIFEST_UNKNOWN"
+    assert text == "MANIFEST_UNKNOWN: manifest unknown (sha256:abc); DENIED: requested access to the resource is denied"
+    assert describe_errors(b"<html>oops</html>") == (None, "")
+
+
+def test_tokens_are_reused_per_scope(world):
+    client = RegistryClient(world.registry.url, credentials=lambda: ("u", world.token))
+    web = world.dataset.find("acme", "web")
+    before = world.authority.issued
+    for pushed in list(web.manifests.values())[:6]:
+        assert client.get_manifest(web.registry_repository, pushed.digest).body == pushed.body
+    assert world.authority.issued - before == 1
+
+
+def test_expired_and_revoked_tokens_are_renewed(fresh_world):
+    w = fresh_world(token_expires_in=2)
+    client = RegistryClient(w.registry.url)
+    web = w.dataset.find("acme", "web")
+    digest = next(iter(web.manifests))
+    client.get_manifest(web.registry_repository, digest)
+    issued = w.authority.issued
+    time.sleep(2.5)  # past expires_in: the cached token must not be sent again
+    client.get_manifest(web.registry_repository, digest)
+    assert w.authority.issued == issued + 1
+    for token in client.tokens._tokens.values():
+        token.value = "revoked." + token.value  # the registry now refuses it
+    assert client.get_manifest(web.registry_repository, digest).digest == digest
+    assert w.authority.issued == issued + 2
+
+
+def test_private_repository_needs_the_token(world):
+    worker = world.dataset.find("acme", "worker")
+    digest = next(v.digest for v in worker.versions if v.state == "active")
+    with pytest.raises(RegistryUnauthorizedError):
+        RegistryClient(world.registry.url).get_manifest(worker.registry_repository, digest)
+    found = RegistryClient(world.registry.url, credentials=lambda: ("anyone", world.token))
+    assert found.get_manifest(worker.registry_repository, digest).digest == digest
+
+
+def test_unknown_manifest_error_names_it(world):
+    missing = "sha256:" + "0" * 64
+    with pytest.raises(ManifestUnknownError) as caught:
+        RegistryClient(world.registry.url).get_manifest("acme/web", missing)
+    assert "acme/web@" + missing in str(caught.value) and "MANIFEST_UNKNOWN" in str(caught.value)
+
+
+def test_blob_redirect_drops_the_authorization_header(world):
+    web = world.dataset.find("acme", "web")
+    config_digest = json.loads(next(p for p in web.manifests.values() if p.expected["kind"] == "image").body)[
+        "config"]["digest"]
+    start = len(world.registry.blob_host.log)
+    client = RegistryClient(world.registry.url, credentials=lambda: ("u", world.token))
+    assert client.get_blob(web.registry_repository, config_digest) == web.blobs[config_digest]
+    hits = world.registry.blob_host.log[start:]
+    assert hits, "the registry must have redirected the blob to the blob host"
+    assert all("Authorization" not in h["headers"] for h in hits)
+
+
+def _scripted_server(script):
+    """A server answering from `script(handler, count)`; returns (server, counter)."""
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            with lock:
+                calls["n"] += 1
+                n = calls["n"]
+            script(self, n)
+
+        do_HEAD = do_GET
+
+    return LoggedServer(Handler).start(), calls
+
+
+def test_tags_follow_link_pages():
+    pages = [["a", "b"], ["c", "d"], ["e"]]
+
+    def script(h, n):
+        page = 0 if "last=" not in h.path else {"b": 1, "d": 2}[h.path.split("last=")[1].split("&")[0]]
+        body = json.dumps({"name": "o/r", "tags": pages[page]}).encode()
+        link = {} if page == 2 else {"Link": f'</v2/o/r/tags/list?n=2&last={pages[page][-1]}>; rel="next"'}
+        h.send_body(200, body, link)
+
+    server, _ = _scripted_server(script)
+    try:
+        assert RegistryClient(server.url).list_tags("o/r", page_size=2) == ["a", "b", "c", "d", "e"]
+    finally:
+        server.stop()
+
+
+def test_429_waits_retry_after_and_5xx_is_retried():
+    def script(h, n):
+        if n == 1:
+            h.send_body(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}', {"Retry-After": "1"})
+        elif n == 2:
+            h.send_body(503, b"busy", content_type="text/plain")
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server, calls = _scripted_server(script)
+    try:
+        started = time.monotonic()
+        assert RegistryClient(server.url).list_tags("o/r") == ["x"]
+        assert calls["n"] == 3
+        assert time.monotonic() - started >= 0.95, "Retry-After: 1 must be honoured"
+    finally:
+        server.stop()
