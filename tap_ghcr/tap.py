@@ -8,8 +8,8 @@ from functools import cached_property
 
 import requests
 from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError

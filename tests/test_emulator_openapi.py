@@ -29,6 +29,7 @@ def openapi_to_jsonschema(node):
     return out
 
 
+ORG_VERSIONS = "/orgs/{org}/packages/{package_type}/{package_name}/versions"
 SPEC = openapi_to_jsonschema(json.loads(SPEC_FILE.read_text()))
 
 
@@ -66,7 +67,7 @@ def test_package_lists_match_schema(rest, url, spec_path):
 
 
 @pytest.mark.parametrize(("url", "spec_path"), [
-    ("/orgs/acme/packages/container/tools%2Fapi/versions", "/orgs/{org}/packages/{package_type}/{package_name}/versions"),
+    ("/orgs/acme/packages/container/tools%2Fapi/versions", ORG_VERSIONS),
     ("/users/octo-admin/packages/container/cli/versions",
      "/users/{username}/packages/{package_type}/{package_name}/versions"),
     ("/user/packages/container/cli/versions", "/user/packages/{package_type}/{package_name}/versions"),
@@ -85,11 +86,11 @@ def test_version_lists_match_schema(rest, url, spec_path):
 def test_errors_match_schema(rest):
     missing = get(rest, "/orgs/nobody/packages", package_type="container")
     assert missing.status_code == 404
-    jsonschema.validate(missing.json(), response_schema("/orgs/{org}/packages/{package_type}/{package_name}/versions", "404"))
+    jsonschema.validate(missing.json(), response_schema(ORG_VERSIONS, "404"))
     bad = requests.get(rest.github.url + "/orgs/acme/packages", params={"package_type": "container"},
                        headers={"Authorization": "Bearer nope"}, timeout=10)
     assert bad.status_code == 401 and bad.json()["message"] == "Bad credentials"
-    jsonschema.validate(bad.json(), response_schema("/orgs/{org}/packages/{package_type}/{package_name}/versions", "401"))
+    jsonschema.validate(bad.json(), response_schema(ORG_VERSIONS, "401"))
 
 
 def test_raw_slash_in_package_name_is_404(rest):

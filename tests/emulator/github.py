@@ -111,7 +111,7 @@ def _error(status: int, message: str) -> tuple[int, bytes]:
                                "status": str(status)}).encode()
 
 
-def make_handler(state: GitHubState) -> type[QuietHandler]:  # noqa: C901
+def make_handler(state: GitHubState) -> type[QuietHandler]:
     class GitHubHandler(QuietHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
@@ -155,7 +155,7 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:  # noqa: C901
                 return 200, json.dumps(user_json(owner)).encode(), {}
             parts = path.strip("/").split("/")
             # /orgs/{org}/packages, /users/{u}/packages, /user/packages
-            if parts[0] in ("orgs", "users") and len(parts) >= 3:  # noqa: PLR2004
+            if parts[0] in ("orgs", "users") and len(parts) >= 3:
                 scope, owner_login, rest = parts[0], unquote(parts[1]), parts[2:]
             elif parts[0] == "user":
                 scope, owner_login, rest = "user", login, parts[1:]
@@ -168,7 +168,7 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:  # noqa: C901
             if rest == ["packages"]:
                 return self._packages(owner, scope, query)
             # packages/container/{name}/versions: the name is ONE segment (%2F for '/')
-            if len(rest) == 4 and rest[0] == "packages" and rest[1] == "container" and rest[3] == "versions":  # noqa: PLR2004
+            if len(rest) == 4 and rest[0] == "packages" and rest[1] == "container" and rest[3] == "versions":
                 name = unquote(rest[2])
                 pkg = next((p for p in state.dataset.packages if p.owner is owner and p.name == name), None)
                 if pkg is None:
@@ -211,7 +211,7 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:  # noqa: C901
                 return (*_error(422, "Invalid state"), {})
             versions = [v for v in pkg.versions if v.state == wanted]
             if state.shuffle_versions:  # GitHub promises no order: neither do we
-                versions.sort(key=lambda v: hashlib.md5(f"{v.id}".encode()).hexdigest())  # noqa: S324
+                versions.sort(key=lambda v: hashlib.md5(f"{v.id}".encode()).hexdigest())
             return self._page([version_json(pkg, v) for v in versions], query, cap=None)
 
     return GitHubHandler

@@ -99,7 +99,7 @@ auth:
 """
         (self.workdir / "config.yml").write_text(config)
         self.log_file = (self.workdir / "registry.log").open("wb")
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [registry_binary(), "serve", str(self.workdir / "config.yml")],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )

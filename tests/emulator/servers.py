@@ -42,7 +42,7 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: t.Any) -> None:
         pass
 
     def send_body(self, status: int, body: bytes, headers: dict[str, str] | None = None,

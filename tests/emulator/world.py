@@ -14,7 +14,7 @@ from tests.emulator.registry import Pusher, Registry, push_all
 from tests.emulator.servers import LoggedServer
 from tests.emulator.token_server import TokenAuthority, start_token_server
 
-PUSH_TOKEN = "push-only-secret-0000"  # noqa: S105 - a test fixture's own credential
+PUSH_TOKEN = "push-only-secret-0000"
 
 
 @dataclass
