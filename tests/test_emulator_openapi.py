@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -11,8 +10,9 @@ import requests
 
 from tests.emulator.dataset import sample_dataset
 from tests.emulator.world import start_world
+from tests.reference import GITHUB_OPENAPI
 
-SPEC_FILE = Path(__file__).resolve().parents[2] / "shared/reference/github/openapi-packages.json"
+SPEC_FILE = GITHUB_OPENAPI
 
 
 def openapi_to_jsonschema(node):

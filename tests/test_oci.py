@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -11,9 +10,10 @@ import pytest
 from tap_ghcr import oci
 from tap_ghcr.registry import DigestMismatchError
 from tap_ghcr.registry import digest as digests
+from tests.reference import OCI_SAMPLES, OCI_SCHEMAS
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared/reference/oci/samples"
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared/reference/oci/schemas"
+SAMPLES = OCI_SAMPLES
+SCHEMAS = OCI_SCHEMAS
 
 # The samples SOURCES.md marks as hashing to their real registry digest.
 MATCHING = {
