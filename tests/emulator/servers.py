@@ -47,6 +47,8 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def send_body(self, status: int, body: bytes, headers: dict[str, str] | None = None,
                   content_type: str = "application/json; charset=utf-8") -> None:
+        # Logged before the answer leaves, so a client that got it always finds it in the log.
+        self.server.record(self.command, self.path, dict(self.headers.items()), status)  # type: ignore[attr-defined]
         self.send_response(status)
         if body or status not in (204, 304):
             self.send_header("Content-Type", content_type)
@@ -56,4 +58,3 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and body:
             self.wfile.write(body)
-        self.server.record(self.command, self.path, dict(self.headers.items()), status)  # type: ignore[attr-defined]
