@@ -25,3 +25,7 @@ class GitHubUnreachableError(TapGHCRError):
 
 class RateLimitExceededError(TapGHCRError):
     """The rate limit resets later than `max_rate_limit_wait` allows."""
+
+
+class RegistryConnectionError(TapGHCRError):
+    """`registry_url` (or its token endpoint) did not answer, even after retries."""

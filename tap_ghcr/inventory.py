@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tap_ghcr import oci
-from tap_ghcr.errors import ConfigError
+from tap_ghcr.errors import ConfigError, RegistryConnectionError
 from tap_ghcr.registry import (
     DigestMismatchError,
     Manifest,
@@ -26,6 +26,7 @@ from tap_ghcr.registry import (
     RegistryClient,
     RegistryError,
     RegistryUnauthorizedError,
+    RegistryUnreachableError,
 )
 
 if t.TYPE_CHECKING:
@@ -121,6 +122,8 @@ class RegistryInventory:
         except ManifestUnknownError:
             logger.warning("image %s not found in the registry, skipped", image.repository)
             return []
+        except RegistryUnreachableError as exc:
+            raise _unreachable(exc) from None
         digests = list(self._pool.map(lambda tag: self._head(client, image.repository, tag), tags))
         by_digest: dict[str, list[str]] = {}
         for tag, found in zip(tags, digests, strict=True):
@@ -131,6 +134,8 @@ class RegistryInventory:
     def _head(self, client: RegistryClient, repository: str, tag: str) -> str | None:
         try:
             return client.head_manifest(repository, tag)
+        except RegistryUnreachableError as exc:
+            raise _unreachable(exc) from None
         except RegistryError as exc:
             logger.warning("tag %s:%s could not be resolved, skipped: %s", repository, tag, exc)
             return None
@@ -238,6 +243,8 @@ class RegistryInventory:
         except RegistryUnauthorizedError:
             self._warn_denied(repository)
             return None
+        except RegistryUnreachableError as exc:
+            raise _unreachable(exc) from None
         except RegistryError as exc:
             logger.error("manifest %s could not be read, skipped: %s", where, exc)
             return None
@@ -247,8 +254,14 @@ class RegistryInventory:
         config_digest = manifest.document["config"].get("digest", "")
         try:
             config = json.loads(client.get_blob(repository, config_digest))
+        except RegistryUnreachableError as exc:
+            raise _unreachable(exc) from None
         except (RegistryError, ValueError) as exc:
             logger.error("config %s@%s could not be read (%s); manifest %s emitted without it",
                          repository, config_digest, exc, where)
             config = None
         return _Fetched(manifest, config if isinstance(config, dict) else None)
+
+
+def _unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:
+    return RegistryConnectionError(f"{exc}: check `registry_url` and the network")

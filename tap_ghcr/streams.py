@@ -11,7 +11,7 @@ from urllib.parse import quote
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
-from tap_ghcr.client import GitHubStream
+from tap_ghcr.client import ConditionalPagesMixin, GitHubStream, Page, remember_pages
 from tap_ghcr.errors import ConfigError, GitHubNotFoundError
 
 if t.TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class PackagesStream(GitHubStream):
+class PackagesStream(ConditionalPagesMixin, GitHubStream):
     """Container packages of the configured owners (or of the token's user)."""
 
     name = "packages"
@@ -107,11 +107,36 @@ class PackagesStream(GitHubStream):
                     "image": image.repository,
                 })
             return
-        yield from super().get_records(context)
+        # Each page's packages are remembered with its ETag: when GitHub answers 304,
+        # their versions are still visited (themselves conditional), without a new record.
+        state = self.get_context_state(context)
+        stored: list[list] = state.get("pages") or []
+        pages: list[Page] = []
+        remembered: list[list] = []
+        for page in self.iter_pages(context, [entry[:2] for entry in stored]):
+            pages.append(page)
+            if page.rows is None:
+                known = stored[page.number - 1][2]
+                remembered.append(known)
+                for package_id, name, owner_login in known:
+                    if self._wanted(name):
+                        record = {"id": package_id, "name": name, "owner_login": owner_login}
+                        self._sync_children(self.get_child_context(record, context))
+                continue
+            remembered.append([[r["id"], r["name"], (r.get("owner") or {}).get("login") or context["owner"]]
+                               for r in page.rows])
+            yield from page.rows
+        state["pages"] = [
+            [*etag_count, packages]
+            for etag_count, packages in zip(remember_pages(pages, [e[:2] for e in stored]), remembered, strict=False)
+        ]
+
+    def _wanted(self, name: str) -> bool:
+        patterns = self.config.get("package_patterns") or ["*"]
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        patterns = self.config.get("package_patterns") or ["*"]
-        if not any(fnmatch.fnmatchcase(row["name"], p) for p in patterns):
+        if not self._wanted(row["name"]):
             return None
         owner = row.get("owner") or {}
         repository = row.get("repository") or {}
@@ -143,7 +168,7 @@ class PackagesStream(GitHubStream):
         }
 
 
-class PackageVersionsStream(GitHubStream):
+class PackageVersionsStream(ConditionalPagesMixin, GitHubStream):
     """Versions of each package, incremental on `updated_at` with a bookmark per package.
 
     GitHub does not document the order of versions, so every page is read and
@@ -211,10 +236,14 @@ class PackageVersionsStream(GitHubStream):
         newest_deletion = deleted_mark
 
         states = ["active", "deleted"] if self.config.get("include_deleted_versions") else ["active"]
+        stored_pages: dict[str, list[list]] = state.get("pages") or {}
+        walked: dict[str, list[Page]] = {}
         try:
             for version_state in states:
                 self._version_state = version_state
-                for row in self.request_records(context):
+                cached = stored_pages.get(version_state) or []
+                walked[version_state] = []
+                for row in self._changed_rows(context, cached, walked[version_state]):
                     updated = _ts(row["updated_at"])
                     assert updated is not None
                     deleted = _ts(row.get("deleted_at"))
@@ -245,13 +274,25 @@ class PackageVersionsStream(GitHubStream):
             self._version_state = "active"
 
         self._sync_children(dict(context))
-        # The package is complete, children included: make its bookmark durable now.
+        # The package is complete, children included: make its bookmark and ETags durable now.
         self._finalize_state(state)
         final = _ts(state.get("replication_key_value"))
-        state["bookmark_ids"] = sorted(i for i, ts in listed.items() if ts == final)
+        at_final = {i for i, ts in listed.items() if ts == final}
+        if had_bookmark and final == start:
+            at_final |= tied  # their pages may have answered 304: keep what was known
+        state["bookmark_ids"] = sorted(at_final)
+        state["pages"] = {
+            name: remember_pages(pages, stored_pages.get(name) or []) for name, pages in walked.items()
+        }
         if newest_deletion is not None:
             state["deleted_bookmark"] = newest_deletion.isoformat()
         self._write_state_message()
+
+    def _changed_rows(self, context: Context, cached: list[list], walked: list[Page]) -> t.Iterator[dict]:
+        """Rows of the pages GitHub says changed since the ETags in `cached`."""
+        for page in self.iter_pages(context, cached):
+            walked.append(page)
+            yield from page.rows or ()
 
     def _record(self, row: dict, context: Context) -> dict:
         container = (row.get("metadata") or {}).get("container") or {}

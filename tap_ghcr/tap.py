@@ -14,7 +14,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError
 from tap_ghcr.inventory import ImageRef, RegistryInventory, parse_image
-from tap_ghcr.redact import register_secret
+from tap_ghcr.redact import install_log_redaction, register_secret
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -127,6 +127,11 @@ class TapGHCR(Tap):
                 "`token` must be a string" if "config['token']" in e else e for e in exc.errors
             ]
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        _ = self.token  # registers GITHUB_TOKEN for redaction too
+        install_log_redaction()  # after the SDK set up its handlers
 
     @cached_property
     def token(self) -> str | None:

@@ -96,6 +96,7 @@ class Dataset:
     owners: dict[str, Owner] = field(default_factory=dict)
     packages: list[Package] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # token -> login
+    scopeless_tokens: set[str] = field(default_factory=set)  # valid tokens without read:packages
     seed: int = 7
     _ids: int = 1000
     _clock: int = 0

@@ -146,6 +146,8 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:
         def _route(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
             header = self.headers.get("Authorization")
             login = self._login()
+            if header and header.split(" ", 1)[-1] in state.dataset.scopeless_tokens and path != "/user":
+                return (*_error(403, "Resource not accessible by personal access token"), {})
             if header and login is None:
                 return (*_error(401, "Bad credentials"), {})
             if login is None:

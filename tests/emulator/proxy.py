@@ -30,6 +30,7 @@ class Faults:
     secondary_limit_once: bool = False  # one 403 with retry-after
     limit_wait: int = 1
     tamper: t.Callable[[str, bytes], bytes] | None = None  # (path, body) -> body
+    scripted: list[str] = field(default_factory=list)  # faults forced on the next requests, in order
     seed: int = 1
     only_paths: t.Callable[[str], bool] = lambda path: True
     injected: dict[str, int] = field(default_factory=dict)
@@ -48,6 +49,8 @@ class Faults:
             if self.secondary_limit_once:
                 self.secondary_limit_once = False
                 return self._count("secondary")
+            if self.scripted:
+                return self._count(self.scripted.pop(0))
             roll = self.rng.random()
             if roll < self.error_rate:
                 return self._count("502")
