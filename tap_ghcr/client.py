@@ -12,6 +12,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+import backoff
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator, SimpleAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -210,6 +211,25 @@ class GitHubStream(RESTStream["ParseResult | None"]):
 
     def backoff_max_tries(self) -> int:
         return 8
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """The SDK's retry policy, bounded in time as well as in tries."""
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            max_time=float(self.config.get("max_rate_limit_wait", 900)) + 300.0,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
 
     def backoff_jitter(self, value: float) -> float:
         import random

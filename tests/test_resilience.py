@@ -189,3 +189,20 @@ def test_unreachable_registry_is_one_line(world, tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     lines = [x for x in run.stderr.splitlines() if x.startswith("tap-ghcr: error:")]
     assert len(lines) == 1 and "registry_url" in lines[0]
+
+
+def test_low_rate_limit_budget_slows_down_before_github_says_no(fresh_world, tmp_path):
+    import time
+
+    world = fresh_world(registry=False)
+    config = world.config()
+    from tests.conftest import catalog_selecting
+
+    catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions"})
+    state = world.github_state
+    state.remaining = 40  # few requests left, reset in 10 seconds: about 0.25 s between requests
+    state.reset_at = int(time.time()) + 10
+    run = run_tap(config, tmp_path, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "GitHub rate limit low" in run.stderr and "pausing" in run.stderr
+    assert all(e["status"] != 403 for e in world.github.log)
