@@ -139,6 +139,7 @@ class GitHubStream(RESTStream["ParseResult | None"]):
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         response = super()._request(prepared_request, context)
+        self._tap.progress.rest(response.status_code, response.headers.get("x-ratelimit-remaining"))  # type: ignore[attr-defined]
         self._pace(response)
         return response
 
@@ -158,6 +159,7 @@ class GitHubStream(RESTStream["ParseResult | None"]):
                 self.logger.info(
                     "GitHub rate limit low (%d requests left): pausing %.1f s", left, delay
                 )
+                self._tap.progress.wait(delay)  # type: ignore[attr-defined]
                 time.sleep(delay)
 
     def validate_response(self, response: requests.Response) -> None:
@@ -174,6 +176,7 @@ class GitHubStream(RESTStream["ParseResult | None"]):
                     f"max_rate_limit_wait ({max_wait:.0f} s). Run later or raise the setting."
                 )
             self.logger.info("GitHub %s rate limit: waiting %.1f s before retrying", kind, wait)
+            self._tap.progress.wait(wait)  # type: ignore[attr-defined]
             raise RateLimitedError(f"{kind} rate limit", response, wait)
         path = redact(response.request.path_url.split("?")[0]) if response.request else ""
         message = redact(_github_message(response))

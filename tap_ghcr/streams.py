@@ -37,7 +37,15 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class PackagesStream(ConditionalPagesMixin, GitHubStream):
+class CountedMixin:
+    """Counts each record written, for the progress lines."""
+
+    def _write_record_message(self: t.Any, record: dict) -> None:
+        super()._write_record_message(record)  # type: ignore[misc]
+        self._tap.progress.record(self.name)
+
+
+class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
     """Container packages of the configured owners (or of the token's user)."""
 
     name = "packages"
@@ -168,7 +176,7 @@ class PackagesStream(ConditionalPagesMixin, GitHubStream):
         }
 
 
-class PackageVersionsStream(ConditionalPagesMixin, GitHubStream):
+class PackageVersionsStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
     """Versions of each package, incremental on `updated_at` with a bookmark per package.
 
     GitHub does not document the order of versions, so every page is read and
@@ -314,7 +322,7 @@ class PackageVersionsStream(ConditionalPagesMixin, GitHubStream):
         }
 
 
-class _BatchChildStream(Stream):
+class _BatchChildStream(CountedMixin, Stream):
     """A stream that reads the versions batch its parent prepared for one package."""
 
     parent_stream_type = PackageVersionsStream

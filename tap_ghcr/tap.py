@@ -14,6 +14,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError
 from tap_ghcr.inventory import ImageRef, RegistryInventory, parse_image
+from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
 
 if t.TYPE_CHECKING:
@@ -182,6 +183,19 @@ class TapGHCR(Tap):
             pass
         self.logger.info("could not read the token's login; sending `tap-ghcr` as registry user name")
         return "tap-ghcr"
+
+    @cached_property
+    def progress(self) -> Progress:
+        return Progress(self.logger, lambda: self.inventory.requests_made if "inventory" in self.__dict__ else 0)
+
+    def sync_all(self) -> None:
+        """The SDK's sync, then a summary line; the registry pool is closed either way."""
+        try:
+            super().sync_all()
+            self.progress.summary()
+        finally:
+            if "inventory" in self.__dict__:
+                self.inventory.close()
 
     def discover_streams(self) -> list[Stream]:
         """Return the stream instances; discovery makes no network call."""

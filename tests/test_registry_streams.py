@@ -29,6 +29,8 @@ def test_full_sync_equals_what_was_pushed(world, tmp_path):
     assert got_tags == want_tags
     assert all(r["version_id"] for r in run.records("tags"))
     assert world.token not in run.stdout + run.stderr
+    summary = next(line for line in run.stderr.splitlines() if "sync complete:" in line)
+    assert f"manifests {len(expected)}," in summary and f"tags {len(want_tags)}" in summary
 
 
 def test_each_digest_is_fetched_once_and_blobs_skip_the_token(world, tmp_path):

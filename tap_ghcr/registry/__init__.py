@@ -7,7 +7,8 @@ Modelled on go-containerregistry's `remote/transport`: one concern per file.
 - `errors`: the OCI error body and the exceptions callers see
 - `digest`: checking content against its digest
 - `media_types`: the manifest types asked for and recognised
-- `client`: manifests, blobs and tags over one pooled session
+- `transport`: HTTP over one thread-safe urllib3 pool
+- `client`: manifests, blobs and tags
 """
 
 from tap_ghcr.registry.client import Manifest, RegistryClient

@@ -1,4 +1,4 @@
-"""Manifests, blobs and tags over one pooled, thread-safe session."""
+"""Manifests, blobs and tags: auth challenge, digest checks and redirects over the transport."""
 
 from __future__ import annotations
 
@@ -9,18 +9,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urljoin, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from tap_ghcr.registry import digest as digests
 from tap_ghcr.registry.challenge import Challenge, parse_challenge
 from tap_ghcr.registry.errors import RegistryError, RegistryUnreachableError, error_for
 from tap_ghcr.registry.media_types import ACCEPT
 from tap_ghcr.registry.retry import RETRY_EXCEPTIONS, send_with_retries
 from tap_ghcr.registry.token import TokenSource
+from tap_ghcr.registry.transport import Response, Transport
 
 MAX_REDIRECTS = 5
-TIMEOUT = (10.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -51,12 +48,8 @@ class RegistryClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(max_workers, 1))
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = user_agent
-        self.tokens = TokenSource(self.session, credentials)
+        self.transport = Transport(max_workers, user_agent, proxy_for=self.base_url)
+        self.tokens = TokenSource(self.transport, credentials)
         self._challenge: Challenge | None = None
         self._lock = threading.Lock()
         self.requests_made = 0
@@ -124,7 +117,7 @@ class RegistryClient:
         *,
         accept: str | None = None,
         follow: bool = False,
-    ) -> requests.Response:
+    ) -> Response:
         url = f"{self.base_url}/v2/{repository}/{path}"
         scope = f"repository:{repository}:pull"
         challenge = self._challenge
@@ -147,7 +140,7 @@ class RegistryClient:
 
     def _send(
         self, method: str, url: str, accept: str | None, token: str | None, follow: bool
-    ) -> requests.Response:
+    ) -> Response:
         headers = {"Accept": accept} if accept else {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -167,13 +160,11 @@ class RegistryClient:
                 f"registry {self.host} did not answer ({type(exc).__name__})"
             ) from None
 
-    def _send_once(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
-        def send() -> requests.Response:
+    def _send_once(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        def send() -> Response:
             with self._lock:
                 self.requests_made += 1
-            return self.session.request(
-                method, url, headers=headers, timeout=TIMEOUT, allow_redirects=False
-            )
+            return self.transport.request(method, url, headers)
 
         return send_with_retries(send)
 

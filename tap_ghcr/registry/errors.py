@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import typing as t
 
-import requests
+if t.TYPE_CHECKING:
+    from tap_ghcr.registry.transport import Response
 
 
 class RegistryError(Exception):
@@ -56,7 +58,7 @@ def describe_errors(body: bytes | str) -> tuple[str | None, str]:
     return first, "; ".join(parts)
 
 
-def error_for(response: requests.Response, what: str) -> RegistryError:
+def error_for(response: Response, what: str) -> RegistryError:
     """Map a failed answer to the exception callers handle."""
     code, detail = describe_errors(response.content)
     status = response.status_code

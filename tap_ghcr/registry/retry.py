@@ -12,13 +12,10 @@ import random
 import typing as t
 
 import backoff
-import requests
 
-RETRY_EXCEPTIONS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+from tap_ghcr.registry.transport import NETWORK_ERRORS, Response
+
+RETRY_EXCEPTIONS = NETWORK_ERRORS
 logger = logging.getLogger("tap-ghcr.registry")
 # First retry wait; TAP_GHCR_RETRY_BASE shortens it in tests.
 BASE_SECONDS = float(os.environ.get("TAP_GHCR_RETRY_BASE", "0.25"))
@@ -27,13 +24,13 @@ BASE_SECONDS = float(os.environ.get("TAP_GHCR_RETRY_BASE", "0.25"))
 class RetryableAnswer(Exception):
     """An answer worth another try; carries how long the server asked us to wait."""
 
-    def __init__(self, response: requests.Response, wait: float | None) -> None:
+    def __init__(self, response: Response, wait: float | None) -> None:
         super().__init__(f"registry answered {response.status_code}")
         self.response = response
         self.wait = wait
 
 
-def retry_after(response: requests.Response) -> float | None:
+def retry_after(response: Response) -> float | None:
     """Seconds from a `Retry-After` header given in seconds; None when absent or a date."""
     value = response.headers.get("Retry-After")
     if value is None:
@@ -57,13 +54,13 @@ def _waits(base: float, cap: float) -> t.Generator[float, t.Any, None]:
 
 
 def send_with_retries(
-    send: t.Callable[[], requests.Response],
+    send: t.Callable[[], Response],
     *,
     max_tries: int = 6,
     max_time: float = 300.0,
     base: float | None = None,
     cap: float = 20.0,
-) -> requests.Response:
+) -> Response:
     """Call `send` until it gives a final answer; the last answer is returned, not raised."""
     base = BASE_SECONDS if base is None else base
 
@@ -82,7 +79,7 @@ def send_with_retries(
         on_backoff=log_retry,
         logger=None,
     )
-    def attempt() -> requests.Response:
+    def attempt() -> Response:
         response = send()
         if response.status_code == 429 or response.status_code >= 500:
             response.close()

@@ -12,13 +12,12 @@ import time
 import typing as t
 from dataclasses import dataclass
 
-import requests
-
 from tap_ghcr.registry.errors import RegistryUnauthorizedError, RegistryUnreachableError, error_for
 from tap_ghcr.registry.retry import RETRY_EXCEPTIONS, send_with_retries
 
 if t.TYPE_CHECKING:
     from tap_ghcr.registry.challenge import Challenge
+    from tap_ghcr.registry.transport import Transport
 
 DEFAULT_EXPIRES_IN = 60  # the distribution token spec's default
 EXPIRY_MARGIN = 10
@@ -35,13 +34,11 @@ class TokenSource:
 
     def __init__(
         self,
-        session: requests.Session,
+        transport: Transport,
         credentials: t.Callable[[], tuple[str, str] | None],
-        timeout: float = 30.0,
     ) -> None:
-        self._session = session
+        self._transport = transport
         self._credentials = credentials
-        self._timeout = timeout
         self._tokens: dict[tuple[str, str, str], _Token] = {}
         self._lock = threading.Lock()
         self.requests_made = 0
@@ -74,7 +71,7 @@ class TokenSource:
         self.requests_made += 1
         try:
             response = send_with_retries(
-                lambda: self._session.get(challenge.realm, params=params, auth=auth, timeout=self._timeout)
+                lambda: self._transport.request("GET", challenge.realm or "", params=params, basic_auth=auth)
             )
         except RETRY_EXCEPTIONS as exc:
             raise RegistryUnreachableError(

@@ -237,7 +237,8 @@ class PackageBuilder:
     def multiarch(self, platforms: t.Sequence[tuple[str, str, str | None]] = (("linux", "amd64", None),
                                                                             ("linux", "arm64", "v8")),
                   *, attestations: bool = True, docker: bool = False, tags: t.Sequence[str] = (),
-                  labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> str:
+                  labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+                  layers: int = 2) -> str:
         """An index (or Docker manifest list) over platform images, with buildx attestations.
 
         The index digest is not known until its children are, so children are
@@ -246,7 +247,8 @@ class PackageBuilder:
         created = self.dataset.tick(0)
         descriptors, children = [], []
         for os_, arch, variant in platforms:
-            digest = self.image(os=os_, arch=arch, variant=variant, labels=labels, created=created, docker=docker)
+            digest = self.image(os=os_, arch=arch, variant=variant, labels=labels, created=created, docker=docker,
+                                layers=layers)
             pushed = self.package.manifests[digest]
             platform = {"architecture": arch, "os": os_, **({"variant": variant} if variant else {})}
             descriptors.append({"mediaType": pushed.media_type, "digest": digest, "size": len(pushed.body),
@@ -346,4 +348,26 @@ def sample_dataset(scale: int = 1) -> Dataset:
         extra = ds.package("acme", f"svc-{n}")
         for k in range(3):
             extra.multiarch(tags=[f"1.{k}"])
+    return ds
+
+
+def bench_dataset(scale: int = 1, packages: int = 20, images: int = 50) -> Dataset:
+    """The benchmark's organisation: mostly multi-arch indexes with attestations.
+
+    20 packages x 50 indexes x (index + 2 images + 2 attestations) = 5,000 manifests at scale 1,
+    each a package version as on ghcr.io; a few plain images and cosign signatures for variety.
+    """
+    ds = Dataset(seed=42)
+    ds.tokens["ghp_bench00000000000000000000000000000000"] = "bench-bot"
+    for p in range(packages * scale):
+        builder = ds.package("bench-org", f"service-{p:03d}", visibility="private" if p % 3 == 0 else "public")
+        for i in range(images):
+            if i % 10 == 9:
+                digest = builder.image(tags=[f"1.{i}"], layers=1, labels={"build": str(i)})
+                builder.cosign_signature(digest)
+                builder.image(tags=[f"1.{i}-debug"], layers=1)
+                builder.image(layers=1)
+            else:
+                builder.multiarch(tags=[f"1.{i}"] + (["latest"] if i == images - 1 else []), layers=1,
+                                  labels={"org.opencontainers.image.source": f"https://github.com/bench/{p}"})
     return ds

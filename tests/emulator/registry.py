@@ -62,19 +62,22 @@ def make_blob_handler(root: Path) -> type[QuietHandler]:
 class Registry:
     """A running registry process plus its blob host; stop() removes its storage."""
 
-    def __init__(self, authority: TokenAuthority, token_url: str) -> None:
+    def __init__(self, authority: TokenAuthority, token_url: str, *, storage: Path | None = None,
+                 blob_base_url: t.Callable[[str], str] | None = None, access_log: bool = False) -> None:
+        """`storage` reuses a pushed registry (kept at stop); `blob_base_url` may wrap the blob host's URL."""
         self.workdir = Path(tempfile.mkdtemp(prefix="tap-ghcr-registry-"))
-        self.storage = self.workdir / "storage"
-        self.storage.mkdir()
+        self.storage = storage or self.workdir / "storage"
+        self.storage.mkdir(parents=True, exist_ok=True)
         (self.workdir / "token.pem").write_bytes(authority.cert_pem)
         self.blob_host = LoggedServer(make_blob_handler(self.storage), host=BLOB_HOST).start()
+        blob_url = blob_base_url(self.blob_host.url) if blob_base_url else self.blob_host.url
         self.port = free_port()
         config = f"""
 version: 0.1
 log:
-  level: error
+  level: {"info" if access_log else "error"}
   accesslog:
-    disabled: true
+    disabled: {"false" if access_log else "true"}
 storage:
   filesystem:
     rootdirectory: {self.storage}
@@ -86,7 +89,7 @@ middleware:
   storage:
     - name: redirect
       options:
-        baseurl: {self.blob_host.url}/
+        baseurl: {blob_url}/
 http:
   addr: 127.0.0.1:{self.port}
   secret: tap-ghcr-test-secret
@@ -108,6 +111,12 @@ auth:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def access_log_lines(self) -> list[str]:
+        """Request lines the registry logged (with access_log=True): one per request served."""
+        self.log_file.flush()
+        text = (self.workdir / "registry.log").read_text(errors="replace")
+        return [line for line in text.splitlines() if '"GET /v2/' in line or '"HEAD /v2/' in line]
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
