@@ -63,7 +63,7 @@ class Registry:
     """A running registry process plus its blob host; stop() removes its storage."""
 
     def __init__(self, authority: TokenAuthority, token_url: str, *, storage: Path | None = None,
-                 blob_base_url: t.Callable[[str], str] | None = None, access_log: bool = False) -> None:
+                 blob_base_url: t.Callable[[str], str] | None = None) -> None:
         """`storage` reuses a pushed registry (kept at stop); `blob_base_url` may wrap the blob host's URL."""
         self.workdir = Path(tempfile.mkdtemp(prefix="tap-ghcr-registry-"))
         self.storage = storage or self.workdir / "storage"
@@ -75,9 +75,9 @@ class Registry:
         config = f"""
 version: 0.1
 log:
-  level: {"info" if access_log else "error"}
+  level: error
   accesslog:
-    disabled: {"false" if access_log else "true"}
+    disabled: true
 storage:
   filesystem:
     rootdirectory: {self.storage}
@@ -111,12 +111,6 @@ auth:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def access_log_lines(self) -> list[str]:
-        """Request lines the registry logged (with access_log=True): one per request served."""
-        self.log_file.flush()
-        text = (self.workdir / "registry.log").read_text(errors="replace")
-        return [line for line in text.splitlines() if '"GET /v2/' in line or '"HEAD /v2/' in line]
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
