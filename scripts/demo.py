@@ -1,56 +1,63 @@
-"""The demo: start the local GHCR stand-ins with a sample organisation, run tap-ghcr, show what it extracted.
+"""The demo: a local GHCR stand-in with a sample organisation, loaded by Meltano into DuckDB, then a report.
 
-Everything runs on 127.0.0.1: the GitHub REST emulator, a ghcr.io-like token
-server and the real CNCF distribution registry. The Singer output is kept in
-output/demo.singer.jsonl.
+Everything runs on 127.0.0.1: the GitHub REST emulator, a ghcr.io-like token server and
+the real CNCF distribution registry. `meltano run tap-ghcr target-duckdb` loads
+output/warehouse.duckdb (schema `ghcr`); the report is the SQL in sql/, which runs
+as is on your own warehouse.
 """
 
 from __future__ import annotations
 
-import collections
-import json
-import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
+
+import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.emulator.dataset import sample_dataset  # noqa: E402
+from tests.emulator.dataset import demo_dataset  # noqa: E402
+from tests.emulator.meltano import meltano_run  # noqa: E402
 from tests.emulator.world import start_world  # noqa: E402
+
+WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
+REPORT = ["images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags"]
+
+
+def table(columns: list[str], rows: list[tuple]) -> str:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out) if rows else line + "\n(none)"
 
 
 def main() -> int:
-    world = start_world(sample_dataset())
+    WAREHOUSE.parent.mkdir(exist_ok=True)
+    WAREHOUSE.unlink(missing_ok=True)
+    world = start_world(demo_dataset())
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "config.json"
-            config.write_text(json.dumps(world.config()))
-            tap = str(Path(sys.executable).with_name("tap-ghcr"))
-            print(f"$ tap-ghcr --config <local emulator config>   (GitHub API at {world.github.url}, "
-                  f"registry at {world.registry.url})", file=sys.stderr)
-            proc = subprocess.run([tap, "--config", str(config)], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            print(proc.stderr[-4000:], file=sys.stderr)
-            return proc.returncode
-        out = ROOT / "output" / "demo.singer.jsonl"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(proc.stdout)
-        messages = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-        shown: set[tuple[str, str]] = set()
-        for message in messages:  # one example of each message type per stream
-            key = (message["type"], message.get("stream", ""))
-            if key not in shown:
-                shown.add(key)
-                print(json.dumps(message)[:400])
-        counts = collections.Counter((m["type"], m.get("stream", "")) for m in messages)
-        print("\nSinger messages by type and stream:")
-        for (kind, stream), n in sorted(counts.items()):
-            print(f"  {kind:<7} {stream:<17} {n}")
-        print(f"\nFull output: {out.relative_to(ROOT)}")
+        print(f"GitHub API emulator {world.github.url}, registry {world.registry.url} (real distribution registry)")
+        print("$ meltano run tap-ghcr target-duckdb   ... ", end="", flush=True)
+        started = time.monotonic()
+        run = meltano_run(world, "target-duckdb", TARGET_DUCKDB_FILEPATH=str(WAREHOUSE))
+        if run.returncode != 0:
+            print("failed\n" + run.stderr[-4000:], file=sys.stderr)
+            return 1
+        print(f"done in {time.monotonic() - started:.1f} s -> {WAREHOUSE.relative_to(ROOT)}")
     finally:
         world.stop()
+    with duckdb.connect(str(WAREHOUSE), read_only=True) as db:
+        counts = {t: db.sql(f"SELECT count(*) FROM ghcr.{t}").fetchone()[0]  # noqa: S608
+                  for t in ("packages", "package_versions", "tags", "manifests")}
+        print("loaded rows: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+        for name in REPORT:
+            sql = (ROOT / "sql" / f"{name}.sql").read_text()
+            title = sql.splitlines()[0].lstrip("- ").strip()
+            result = db.sql(sql)
+            print(f"\n== {title}  (sql/{name}.sql)\n{table(result.columns, result.fetchall())}")
     return 0
 
 

@@ -10,6 +10,7 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities
 
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError
@@ -116,6 +117,9 @@ class TapGHCR(Tap):
 
     name = "tap-ghcr"
     config_jsonschema = SETTINGS.to_dict()
+
+    #: The SDK's, less BATCH: the registry streams are built around per-package syncs, not batch files.
+    capabilities: t.ClassVar[list] = [c for c in Tap.capabilities if c != PluginCapabilities.BATCH]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Schema errors become one `invalid settings` line (secrets never echoed)."""

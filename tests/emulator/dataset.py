@@ -238,13 +238,13 @@ class PackageBuilder:
                                                                             ("linux", "arm64", "v8")),
                   *, attestations: bool = True, docker: bool = False, tags: t.Sequence[str] = (),
                   labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
-                  layers: int = 2) -> str:
+                  layers: int = 2, created: str | None = None) -> str:
         """An index (or Docker manifest list) over platform images, with buildx attestations.
 
         The index digest is not known until its children are, so children are
         built with a placeholder parent and patched once the index exists.
         """
-        created = self.dataset.tick(0)
+        created = created or self.dataset.tick(0)
         descriptors, children = [], []
         for os_, arch, variant in platforms:
             digest = self.image(os=os_, arch=arch, variant=variant, labels=labels, created=created, docker=docker,
@@ -370,4 +370,18 @@ def bench_dataset(scale: int = 1, packages: int = 20, images: int = 50) -> Datas
             else:
                 builder.multiarch(tags=[f"1.{i}"] + (["latest"] if i == images - 1 else []), layers=1,
                                   labels={"org.opencontainers.image.source": f"https://github.com/bench/{p}"})
+    return ds
+
+
+def demo_dataset() -> Dataset:
+    """The sample organisation plus images built in the last days, so a report has fresh and stale tags."""
+    ds = sample_dataset()
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    payments = ds.package("acme", "payments", visibility="private", repository="acme/payments")
+    payments.multiarch(tags=["3.0"], created=iso(now - dt.timedelta(days=40)),
+                       labels={"org.opencontainers.image.source": "https://github.com/acme/payments"})
+    latest = payments.multiarch(tags=["3.1", "latest"], created=iso(now - dt.timedelta(days=2)),
+                                platforms=(("linux", "amd64", None), ("linux", "arm64", "v8"), ("linux", "s390x", None)),
+                                labels={"org.opencontainers.image.source": "https://github.com/acme/payments"})
+    payments.cosign_signature(latest)
     return ds

@@ -1,0 +1,12 @@
+-- Images per package: top-level images (an index or a single image), what they hold, and storage.
+SELECT m.owner_login || '/' || m.package_name                                    AS package,
+       count(*) FILTER (WHERE m.index_digest IS NULL AND m.kind IN ('index', 'image')) AS images,
+       count(*) FILTER (WHERE m.kind = 'image')                                  AS platform_images,
+       count(*) FILTER (WHERE m.kind = 'attestation')                            AS attestations,
+       count(*) FILTER (WHERE m.kind = 'signature')                              AS signatures,
+       (SELECT count(*) FROM ghcr.tags t
+         WHERE t.owner_login = m.owner_login AND t.package_name = m.package_name) AS tags,
+       coalesce(sum(m.total_size) FILTER (WHERE m.kind = 'image'), 0)            AS image_bytes
+FROM ghcr.manifests m
+GROUP BY m.owner_login, m.package_name
+ORDER BY package;

@@ -1,0 +1,31 @@
+-- Images without provenance (an attestation) or without a signature.
+-- Evidence may name the image itself, its index, or any platform image of the index.
+WITH top AS (
+    SELECT owner_login, package_name, digest
+    FROM ghcr.manifests
+    WHERE index_digest IS NULL AND kind IN ('index', 'image')
+), members AS (
+    SELECT owner_login, package_name, digest AS top_digest, digest AS member FROM top
+    UNION ALL
+    SELECT owner_login, package_name, index_digest, digest FROM ghcr.manifests WHERE index_digest IS NOT NULL
+), evidence AS (
+    SELECT mem.owner_login, mem.package_name, mem.top_digest,
+           bool_or(a.kind = 'attestation') AS has_provenance,
+           bool_or(a.kind = 'signature')   AS has_signature
+    FROM members mem
+    JOIN ghcr.manifests a
+      ON a.owner_login = mem.owner_login AND a.package_name = mem.package_name AND a.subject_digest = mem.member
+    GROUP BY ALL
+)
+SELECT top.owner_login || '/' || top.package_name                                AS package,
+       left(top.digest, 19)                                                      AS digest,
+       (SELECT string_agg(t.tag, ', ' ORDER BY t.tag) FROM ghcr.tags t
+         WHERE t.owner_login = top.owner_login AND t.package_name = top.package_name
+           AND t.digest = top.digest)                                            AS tags,
+       coalesce(e.has_provenance, false)                                         AS provenance,
+       coalesce(e.has_signature, false)                                          AS signature
+FROM top
+LEFT JOIN evidence e
+  ON e.owner_login = top.owner_login AND e.package_name = top.package_name AND e.top_digest = top.digest
+WHERE NOT coalesce(e.has_provenance, false) OR NOT coalesce(e.has_signature, false)
+ORDER BY package, tags NULLS LAST, digest;
