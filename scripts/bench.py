@@ -177,7 +177,8 @@ def main() -> int:
     by_workers = {r["run"]: r for r in rows}
     one, default = by_workers.get("max_workers=1"), by_workers.get(f"max_workers={args.default_workers}")
     if one and default:
-        print(f"\nspeed-up of max_workers={args.default_workers} over max_workers=1: {one['wall'] / default['wall']:.1f}x")
+        speed_up = one["wall"] / default["wall"]
+        print(f"\nspeed-up of max_workers={args.default_workers} over max_workers=1: {speed_up:.1f}x")
     return 0
 
 

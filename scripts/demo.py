@@ -50,7 +50,7 @@ def main() -> int:
     finally:
         world.stop()
     with duckdb.connect(str(WAREHOUSE), read_only=True) as db:
-        counts = {t: db.sql(f"SELECT count(*) FROM ghcr.{t}").fetchone()[0]  # noqa: S608
+        counts = {t: db.sql(f"SELECT count(*) FROM ghcr.{t}").fetchone()[0]
                   for t in ("packages", "package_versions", "tags", "manifests")}
         print("loaded rows: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
         for name in REPORT:

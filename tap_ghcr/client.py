@@ -10,7 +10,6 @@ import os
 import time
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import backoff
 import requests
@@ -27,8 +26,6 @@ from tap_ghcr.errors import (
 from tap_ghcr.redact import redact
 
 if t.TYPE_CHECKING:
-    from urllib.parse import ParseResult
-
     from singer_sdk.helpers.types import Context
 
 API_VERSION = "2022-11-28"
@@ -83,7 +80,7 @@ def _github_message(response: requests.Response) -> str:
     return response.reason or ""
 
 
-class GitHubStream(RESTStream["ParseResult | None"]):
+class GitHubStream(RESTStream):
     """Base for GitHub REST list endpoints."""
 
     records_jsonpath = "$[*]"
@@ -115,18 +112,12 @@ class GitHubStream(RESTStream["ParseResult | None"]):
         return 60
 
     def get_new_paginator(self) -> HeaderLinkPaginator:
+        """Required by the SDK; the streams page with `iter_pages` instead, to send ETags."""
         return HeaderLinkPaginator()
 
     def base_params(self, context: Context | None) -> dict[str, t.Any]:
-        """Query parameters of the first page; later pages follow `Link` as given."""
-        return {"per_page": 100}
-
-    def get_url_params(
-        self, context: Context | None, next_page_token: ParseResult | None
-    ) -> dict[str, t.Any]:
-        if next_page_token:
-            return dict(parse_qsl(next_page_token.query))
-        return self.base_params(context)
+        """Query parameters of every page of the list (paging ones are added per page)."""
+        return {}
 
     def get_url(self, context: Context | None) -> str:
         return self.url_base + self.get_path(context)

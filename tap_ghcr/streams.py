@@ -98,7 +98,7 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         return "/user/packages" if scope == "user" else f"/{scope}/{owner}/packages"
 
     def base_params(self, context: Context | None) -> dict[str, t.Any]:
-        params: dict[str, t.Any] = {"package_type": "container", "per_page": 100}
+        params: dict[str, t.Any] = {"package_type": "container"}
         if self.config.get("visibility"):
             params["visibility"] = self.config["visibility"]
         return params
@@ -222,7 +222,7 @@ class PackageVersionsStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         return context["versions_path"]
 
     def base_params(self, context: Context | None) -> dict[str, t.Any]:
-        return {"state": self._version_state, "per_page": 100}
+        return {"state": self._version_state}
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
         return ()  # children run once per package, after its last version (see get_records)

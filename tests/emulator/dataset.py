@@ -381,7 +381,8 @@ def demo_dataset() -> Dataset:
     payments.multiarch(tags=["3.0"], created=iso(now - dt.timedelta(days=40)),
                        labels={"org.opencontainers.image.source": "https://github.com/acme/payments"})
     latest = payments.multiarch(tags=["3.1", "latest"], created=iso(now - dt.timedelta(days=2)),
-                                platforms=(("linux", "amd64", None), ("linux", "arm64", "v8"), ("linux", "s390x", None)),
+                                platforms=(("linux", "amd64", None), ("linux", "arm64", "v8"),
+                                           ("linux", "s390x", None)),
                                 labels={"org.opencontainers.image.source": "https://github.com/acme/payments"})
     payments.cosign_signature(latest)
     return ds
