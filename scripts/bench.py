@@ -77,9 +77,22 @@ def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
         cmd += ["--state", str(workdir / "state.json")]
     out_path, err_path = workdir / "out.jsonl", workdir / "err.log"
     started = time.monotonic()
+    peak_kb = 0
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, "GITHUB_TOKEN": ""})
+        # Peak RSS from the tap's own VmHWM: ru_maxrss of a child also counts this (large) process's
+        # pages from before the child's exec.
+        status_file = Path(f"/proc/{proc.pid}/status")
+        while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:  # exited, not reaped
+            try:
+                for line in status_file.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
         _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     if status != 0:
         raise SystemExit(f"tap failed:\n{err_path.read_text()[-3000:]}")
@@ -92,7 +105,7 @@ def run_tap(config: dict, state: dict | None, workdir: Path) -> dict:
                 records[message["stream"]] = records.get(message["stream"], 0) + 1
             elif message["type"] == "STATE":
                 last_state = message["value"]
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak_kb / 1024,
             "records": records, "state": last_state}
 
 

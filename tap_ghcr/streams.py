@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import time
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,22 @@ class CountedMixin:
     def _write_record_message(self: t.Any, record: dict) -> None:
         super()._write_record_message(record)  # type: ignore[misc]
         self._tap.progress.record(self.name)
+
+
+class ThrottledStateMixin:
+    """STATE at most every `state_interval` seconds from the per-package streams.
+
+    A STATE message carries every package's partition, so writing one per package
+    makes the output grow with the square of the package count.
+    """
+
+    def _write_state_message(self: t.Any) -> None:
+        now = time.monotonic()
+        interval = float(self.config.get("state_interval", 30))
+        if now - self._tap.last_state_write < interval:
+            return
+        self._tap.last_state_write = now
+        super()._write_state_message()  # type: ignore[misc]
 
 
 class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
@@ -176,7 +193,7 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         }
 
 
-class PackageVersionsStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
+class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesMixin, GitHubStream):
     """Versions of each package, incremental on `updated_at` with a bookmark per package.
 
     GitHub does not document the order of versions, so every page is read and
@@ -322,7 +339,7 @@ class PackageVersionsStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         }
 
 
-class _BatchChildStream(CountedMixin, Stream):
+class _BatchChildStream(CountedMixin, ThrottledStateMixin, Stream):
     """A stream that reads the versions batch its parent prepared for one package."""
 
     parent_stream_type = PackageVersionsStream

@@ -104,6 +104,15 @@ SETTINGS = th.PropertiesList(
         description="Concurrent registry requests. GitHub REST requests stay serial.",
     ),
     th.Property(
+        "state_interval",
+        th.IntegerType(minimum=0),
+        default=30,
+        description=(
+            "Seconds between STATE messages during a sync (each holds every package's bookmark, "
+            "so one per package would grow as packages squared); the final state is always written."
+        ),
+    ),
+    th.Property(
         "max_rate_limit_wait",
         th.IntegerType(minimum=0),
         default=900,
@@ -134,6 +143,8 @@ class TapGHCR(Tap):
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        #: When a per-package stream last wrote STATE (see streams.ThrottledStateMixin).
+        self.last_state_write = 0.0
         super().__init__(*args, **kwargs)
         _ = self.token  # registers GITHUB_TOKEN for redaction too
         install_log_redaction()  # after the SDK set up its handlers
@@ -196,6 +207,7 @@ class TapGHCR(Tap):
         """The SDK's sync, then a summary line; the registry pool is closed either way."""
         try:
             super().sync_all()
+            self._state_writer.write_state(self.state)  # the final state, whatever was throttled
             self.progress.summary()
         finally:
             if "inventory" in self.__dict__:

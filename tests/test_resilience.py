@@ -113,7 +113,7 @@ def test_faults_change_nothing_in_the_records(fresh_world, tmp_path):
 def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_after):
     world = fresh_world(sample_dataset(scale=4))
     config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(world.config()))
+    config_file.write_text(json.dumps(world.config(state_interval=0)))  # a STATE after every package
     full = run_tap(world.config(), tmp_path)
     want = {s: {json.dumps(r, sort_keys=True) for r in full.records(s)} for s in
             ("packages", "package_versions", "tags", "manifests")}
@@ -206,3 +206,17 @@ def test_low_rate_limit_budget_slows_down_before_github_says_no(fresh_world, tmp
     assert run.returncode == 0, run.stderr[-2000:]
     assert "GitHub rate limit low" in run.stderr and "pausing" in run.stderr
     assert all(e["status"] != 403 for e in world.github.log)
+
+
+def test_state_messages_are_throttled_but_the_final_state_is_complete(fresh_world, tmp_path):
+    world = fresh_world(sample_dataset(scale=6))
+    every = run_tap(world.config(state_interval=0), tmp_path)
+    throttled = run_tap(world.config(state_interval=3600), tmp_path)
+    assert every.returncode == throttled.returncode == 0
+    assert len(throttled.states) < len(every.states)
+    assert len(throttled.stdout) < len(every.stdout)
+    final = throttled.final_state["bookmarks"]["package_versions"]["partitions"]
+    assert {p["context"]["package_name"] for p in final if p.get("replication_key_value")} == {
+        p.name for p in world.dataset.packages}
+    again = run_tap(world.config(), tmp_path, state=throttled.final_state)
+    assert again.records("package_versions") == [] and again.records("manifests") == []
