@@ -99,7 +99,7 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "max_workers",
-        th.IntegerType(minimum=1, maximum=64),
+        th.IntegerType(minimum=1),
         default=8,
         description="Concurrent registry requests. GitHub REST requests stay serial.",
     ),

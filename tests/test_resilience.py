@@ -220,3 +220,13 @@ def test_state_messages_are_throttled_but_the_final_state_is_complete(fresh_worl
         p.name for p in world.dataset.packages}
     again = run_tap(world.config(), tmp_path, state=throttled.final_state)
     assert again.records("package_versions") == [] and again.records("manifests") == []
+
+
+def test_package_vanishing_mid_sync_is_a_warning(fresh_world, tmp_path):
+    world = fresh_world()
+    world.github_state.vanished.add("worker")
+    run = run_tap(world.config(), tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "acme/worker vanished during the sync" in run.stderr
+    assert {r["package_name"] for r in run.records("package_versions")} == {"web", "tools/api", "cli"}
+    assert "worker" in {r["name"] for r in run.records("packages")}

@@ -97,6 +97,8 @@ class GitHubState:
         self.remaining = rate_limit
         self.reset_at = int(time.time()) + 3600
         self.shuffle_versions = shuffle_versions
+        #: Packages listed, but deleted before their versions are read (a 404 mid-sync).
+        self.vanished: set[str] = set()
         self.lock = threading.Lock()
 
     def spend(self) -> None:
@@ -173,7 +175,7 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:
             if len(rest) == 4 and rest[0] == "packages" and rest[1] == "container" and rest[3] == "versions":
                 name = unquote(rest[2])
                 pkg = next((p for p in state.dataset.packages if p.owner is owner and p.name == name), None)
-                if pkg is None:
+                if pkg is None or name in state.vanished:
                     return (*_error(404, "Package not found."), {})
                 return self._versions(pkg, query)
             return (*_error(404, "Not Found"), {})
