@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -65,12 +65,6 @@ def parse_image(entry: str, registry_url: str) -> ImageRef:
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
     return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
-
-
-@dataclass
-class _Fetched:
-    manifest: Manifest
-    config: dict | None = None
 
 
 class RegistryInventory:
@@ -157,7 +151,11 @@ class RegistryInventory:
         refs: t.Sequence[VersionRef],
         image: ImageRef | None = None,
     ) -> t.Iterator[dict]:
-        """One record per manifest reachable from `refs`, each digest fetched once."""
+        """One record per manifest reachable from `refs`, each digest fetched once.
+
+        Manifests (then index children) are fetched first; image configs are fetched
+        on the pool while records are already being emitted, so the pool stays busy.
+        """
         if image is not None:
             client, repository = self.client(image.base_url), image.repository
         else:
@@ -165,102 +163,102 @@ class RegistryInventory:
         tags_by_digest: dict[str, set[str]] = {}
         for ref in refs:
             tags_by_digest.setdefault(ref.digest, set()).update(ref.tags)
-        fetched: dict[str, _Fetched | None] = {}
-        wave = list(dict.fromkeys(ref.digest for ref in refs))
-        # Index children are fetched in a second wave (then a third for nested indexes).
-        while wave:
-            for found_digest, result in zip(
-                wave, self._pool.map(lambda d: self._fetch(client, repository, d, tags_by_digest), wave),
-                strict=True,
-            ):
-                fetched[found_digest] = result
-            wave = [
-                d["digest"]
-                for result in (fetched[x] for x in fetched if fetched[x] is not None)
-                if oci.is_index(result.manifest.media_type, result.manifest.document)  # type: ignore[union-attr]
-                for d in oci.child_descriptors(result.manifest.document)  # type: ignore[union-attr]
-                if d["digest"] not in fetched
-            ]
-            wave = list(dict.fromkeys(wave))
+        manifests: dict[str, Future[Manifest | None]] = {}
+        configs: dict[str, Future[dict | None]] = {}
 
+        def fetch(found_digest: str) -> Manifest | None:
+            manifest = self._get_manifest(client, repository, found_digest)
+            if manifest is not None:
+                kind, _ = oci.classify(manifest.media_type, manifest.document, None,
+                                       tags_by_digest.get(found_digest, ()))
+                if oci.wants_config(kind, manifest.document):
+                    configs[found_digest] = self._pool.submit(self._get_config, client, repository, manifest)
+            return manifest
+
+        wave = list(dict.fromkeys(ref.digest for ref in refs))
+        while wave:  # index children in a second wave (a third for nested indexes)
+            for found_digest in wave:
+                manifests[found_digest] = self._pool.submit(fetch, found_digest)
+            children = [
+                d["digest"]
+                for found_digest in wave
+                if (manifest := manifests[found_digest].result()) is not None
+                and oci.is_index(manifest.media_type, manifest.document)
+                for d in oci.child_descriptors(manifest.document)
+            ]
+            wave = [d for d in dict.fromkeys(children) if d not in manifests]
+
+        fetched = {found_digest: future.result() for found_digest, future in manifests.items()}
         parent_of: dict[str, tuple[str, dict]] = {}
         order: list[str] = []
         for top in dict.fromkeys(ref.digest for ref in refs):
             self._walk(top, fetched, parent_of, order)
         for found_digest in order:
-            result = fetched.get(found_digest)
-            if result is None:
+            manifest = fetched.get(found_digest)
+            if manifest is None:
                 continue
             index_digest, descriptor = parent_of.get(found_digest, (None, None))
+            config = configs[found_digest].result() if found_digest in configs else None
             yield oci.describe(
                 owner_login=owner_login,
                 package_name=package_name,
                 digest=found_digest,
-                media_type=result.manifest.media_type,
-                size=len(result.manifest.body),
-                document=result.manifest.document,
+                media_type=manifest.media_type,
+                size=len(manifest.body),
+                document=manifest.document,
                 descriptor=descriptor,
                 index_digest=index_digest,
                 tags=sorted(tags_by_digest.get(found_digest, ())),
-                config=result.config,
+                config=config,
             )
 
     def _walk(
         self,
         found_digest: str,
-        fetched: dict[str, _Fetched | None],
+        fetched: dict[str, Manifest | None],
         parent_of: dict[str, tuple[str, dict]],
         order: list[str],
     ) -> None:
+        """Depth-first in index order: an index, then its children, each digest once."""
         if found_digest in order:
             return
         order.append(found_digest)
-        result = fetched.get(found_digest)
-        if result is None or not oci.is_index(result.manifest.media_type, result.manifest.document):
+        manifest = fetched.get(found_digest)
+        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
             return
-        for descriptor in oci.child_descriptors(result.manifest.document):
+        for descriptor in oci.child_descriptors(manifest.document):
             parent_of.setdefault(descriptor["digest"], (found_digest, descriptor))
             self._walk(descriptor["digest"], fetched, parent_of, order)
 
-    def _fetch(
-        self,
-        client: RegistryClient,
-        repository: str,
-        found_digest: str,
-        tags_by_digest: dict[str, set[str]],
-    ) -> _Fetched | None:
+    def _get_manifest(self, client: RegistryClient, repository: str, found_digest: str) -> Manifest | None:
         where = f"{repository}@{found_digest}"
         if repository in self.denied:
             return None
         try:
-            manifest = client.get_manifest(repository, found_digest)
+            return client.get_manifest(repository, found_digest)
         except DigestMismatchError as exc:
             logger.error("manifest %s failed its digest check, not emitted: %s", where, exc)
-            return None
         except ManifestUnknownError:
             logger.warning("manifest %s is no longer in the registry (deleted version?), skipped", where)
-            return None
         except RegistryUnauthorizedError:
             self._warn_denied(repository)
-            return None
         except RegistryUnreachableError as exc:
             raise _unreachable(exc) from None
         except RegistryError as exc:
             logger.error("manifest %s could not be read, skipped: %s", where, exc)
-            return None
-        kind, _ = oci.classify(manifest.media_type, manifest.document, None, tags_by_digest.get(found_digest, ()))
-        if not oci.wants_config(kind, manifest.document):
-            return _Fetched(manifest)
+        return None
+
+    def _get_config(self, client: RegistryClient, repository: str, manifest: Manifest) -> dict | None:
         config_digest = manifest.document["config"].get("digest", "")
         try:
             config = json.loads(client.get_blob(repository, config_digest))
         except RegistryUnreachableError as exc:
             raise _unreachable(exc) from None
         except (RegistryError, ValueError) as exc:
-            logger.error("config %s@%s could not be read (%s); manifest %s emitted without it",
-                         repository, config_digest, exc, where)
-            config = None
-        return _Fetched(manifest, config if isinstance(config, dict) else None)
+            logger.error("config %s@%s could not be read (%s); manifest %s@%s emitted without it",
+                         repository, config_digest, exc, repository, manifest.digest)
+            return None
+        return config if isinstance(config, dict) else None
 
 
 def _unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:
