@@ -91,3 +91,23 @@ def _rest_only_catalog(config, tmp_path):
     from tests.conftest import catalog_selecting
 
     return catalog_selecting(config, tmp_path, {"packages", "package_versions"})
+
+
+def test_settings_from_environment_with_config_env(world, tmp_path):
+    import os
+    import subprocess
+
+    from tests.conftest import catalog_selecting, tap_executable
+
+    config = world.config()
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog_selecting(config, tmp_path, {"packages"})))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_GHCR_") and k != "GITHUB_TOKEN"}
+    env.update({"TAP_GHCR_TOKEN": config["token"], "TAP_GHCR_API_URL": config["api_url"],
+                "TAP_GHCR_ORGANIZATIONS": '["acme"]', "TAP_GHCR_REGISTRY_URL": config["registry_url"]})
+    proc = subprocess.run([tap_executable(), "--config", "ENV", "--catalog", str(catalog_file)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = {json.loads(line)["record"]["name"] for line in proc.stdout.splitlines()
+             if json.loads(line)["type"] == "RECORD"}
+    assert names == {"web", "tools/api", "worker"}
