@@ -111,3 +111,19 @@ def test_settings_from_environment_with_config_env(world, tmp_path):
     names = {json.loads(line)["record"]["name"] for line in proc.stdout.splitlines()
              if json.loads(line)["type"] == "RECORD"}
     assert names == {"web", "tools/api", "worker"}
+
+
+def test_readme_documents_every_setting_and_stream():
+    from pathlib import Path
+
+    from tap_ghcr.tap import SETTINGS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for setting in SETTINGS.to_dict()["properties"]:
+        assert f"| `{setting}` |" in readme, setting
+    for stream in CONTRACT:
+        assert f"### {stream}\n" in readme, stream
+    first_block = readme.split("```", 2)[1]
+    assert "./scripts/demo" in first_block and "./scripts/test" in first_block
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "./scripts/test" in ci
