@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -151,66 +151,22 @@ class RegistryInventory:
         refs: t.Sequence[VersionRef],
         image: ImageRef | None = None,
     ) -> t.Iterator[dict]:
-        """One record per manifest reachable from `refs`, each digest fetched once.
+        """One record per manifest reachable from `refs`, each digest fetched once."""
+        return self.prefetch(owner_login, package_name, refs, image).records()
 
-        Manifests (then index children) are fetched first; image configs are fetched
-        on the pool while records are already being emitted, so the pool stays busy.
-        """
+    def prefetch(
+        self,
+        owner_login: str,
+        package_name: str,
+        refs: t.Sequence[VersionRef],
+        image: ImageRef | None = None,
+    ) -> PackageFetch:
+        """Start fetching a package's manifests on the pool now; read the records later."""
         if image is not None:
             client, repository = self.client(image.base_url), image.repository
         else:
             client, repository = self.client(), f"{owner_login.lower()}/{package_name}"
-        tags_by_digest: dict[str, set[str]] = {}
-        for ref in refs:
-            tags_by_digest.setdefault(ref.digest, set()).update(ref.tags)
-        manifests: dict[str, Future[Manifest | None]] = {}
-        configs: dict[str, Future[dict | None]] = {}
-
-        def fetch(found_digest: str) -> Manifest | None:
-            manifest = self._get_manifest(client, repository, found_digest)
-            if manifest is not None:
-                kind, _ = oci.classify(manifest.media_type, manifest.document, None,
-                                       tags_by_digest.get(found_digest, ()))
-                if oci.wants_config(kind, manifest.document):
-                    configs[found_digest] = self._pool.submit(self._get_config, client, repository, manifest)
-            return manifest
-
-        wave = list(dict.fromkeys(ref.digest for ref in refs))
-        while wave:  # index children in a second wave (a third for nested indexes)
-            for found_digest in wave:
-                manifests[found_digest] = self._pool.submit(fetch, found_digest)
-            children = [
-                d["digest"]
-                for found_digest in wave
-                if (manifest := manifests[found_digest].result()) is not None
-                and oci.is_index(manifest.media_type, manifest.document)
-                for d in oci.child_descriptors(manifest.document)
-            ]
-            wave = [d for d in dict.fromkeys(children) if d not in manifests]
-
-        fetched = {found_digest: future.result() for found_digest, future in manifests.items()}
-        parent_of: dict[str, tuple[str, dict]] = {}
-        order: list[str] = []
-        for top in dict.fromkeys(ref.digest for ref in refs):
-            self._walk(top, fetched, parent_of, order)
-        for found_digest in order:
-            manifest = fetched.get(found_digest)
-            if manifest is None:
-                continue
-            index_digest, descriptor = parent_of.get(found_digest, (None, None))
-            config = configs[found_digest].result() if found_digest in configs else None
-            yield oci.describe(
-                owner_login=owner_login,
-                package_name=package_name,
-                digest=found_digest,
-                media_type=manifest.media_type,
-                size=len(manifest.body),
-                document=manifest.document,
-                descriptor=descriptor,
-                index_digest=index_digest,
-                tags=sorted(tags_by_digest.get(found_digest, ())),
-                config=config,
-            )
+        return PackageFetch(self, client, repository, owner_login, package_name, refs)
 
     def _walk(
         self,
@@ -259,6 +215,83 @@ class RegistryInventory:
                          repository, config_digest, exc, repository, manifest.digest)
             return None
         return config if isinstance(config, dict) else None
+
+
+class PackageFetch:
+    """One package's manifests in flight: index children and image configs are submitted by the
+    workers as soon as their parent manifest arrives, so the pool never waits for the main thread."""
+
+    def __init__(self, inventory: RegistryInventory, client: RegistryClient, repository: str,
+                 owner_login: str, package_name: str, refs: t.Sequence[VersionRef]) -> None:
+        self.inventory, self.client, self.repository = inventory, client, repository
+        self.owner_login, self.package_name = owner_login, package_name
+        self.tops = list(dict.fromkeys(ref.digest for ref in refs))
+        self.tags_by_digest: dict[str, set[str]] = {}
+        for ref in refs:
+            self.tags_by_digest.setdefault(ref.digest, set()).update(ref.tags)
+        self.manifests: dict[str, Future[Manifest | None]] = {}
+        self.configs: dict[str, Future[dict | None]] = {}
+        self._lock = threading.Lock()
+        for found_digest in self.tops:
+            self._submit(found_digest)
+
+    def _submit(self, found_digest: str) -> None:
+        with self._lock:
+            if found_digest not in self.manifests:
+                self.manifests[found_digest] = self.inventory._pool.submit(self._fetch, found_digest)
+
+    def _fetch(self, found_digest: str) -> Manifest | None:
+        inventory = self.inventory
+        manifest = inventory._get_manifest(self.client, self.repository, found_digest)
+        if manifest is None:
+            return None
+        if oci.is_index(manifest.media_type, manifest.document):
+            for descriptor in oci.child_descriptors(manifest.document):
+                self._submit(descriptor["digest"])
+            return manifest
+        kind, _ = oci.classify(manifest.media_type, manifest.document, None,
+                               self.tags_by_digest.get(found_digest, ()))
+        if oci.wants_config(kind, manifest.document):
+            with self._lock:
+                self.configs[found_digest] = inventory._pool.submit(
+                    inventory._get_config, self.client, self.repository, manifest)
+        return manifest
+
+    def _wait_for_manifests(self) -> dict[str, Manifest | None]:
+        """Every manifest, children included; configs may still be in flight."""
+        while True:
+            with self._lock:
+                futures = list(self.manifests.values())
+            wait(futures)
+            with self._lock:
+                if len(self.manifests) == len(futures):
+                    return {d: f.result() for d, f in self.manifests.items()}
+
+    def records(self) -> t.Iterator[dict]:
+        """The records in a fixed order: each version's manifest, then an index's children in index order."""
+        fetched = self._wait_for_manifests()
+        parent_of: dict[str, tuple[str, dict]] = {}
+        order: list[str] = []
+        for top in self.tops:
+            self.inventory._walk(top, fetched, parent_of, order)
+        for found_digest in order:
+            manifest = fetched.get(found_digest)
+            if manifest is None:
+                continue
+            index_digest, descriptor = parent_of.get(found_digest, (None, None))
+            config = self.configs[found_digest].result() if found_digest in self.configs else None
+            yield oci.describe(
+                owner_login=self.owner_login,
+                package_name=self.package_name,
+                digest=found_digest,
+                media_type=manifest.media_type,
+                size=len(manifest.body),
+                document=manifest.document,
+                descriptor=descriptor,
+                index_digest=index_digest,
+                tags=sorted(self.tags_by_digest.get(found_digest, ())),
+                config=config,
+            )
 
 
 def _unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:

@@ -18,6 +18,7 @@ from tap_ghcr.errors import ConfigError, GitHubNotFoundError
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_ghcr.inventory import PackageFetch
     from tap_ghcr.tap import TapGHCR
 
 DATETIME = th.DateTimeType
@@ -151,6 +152,7 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
             remembered.append([[r["id"], r["name"], (r.get("owner") or {}).get("login") or context["owner"]]
                                for r in page.rows])
             yield from page.rows
+        self._tap.streams["package_versions"].complete_pending()  # type: ignore[attr-defined]
         state["pages"] = [
             [*etag_count, packages]
             for etag_count, packages in zip(remember_pages(pages, [e[:2] for e in stored]), remembered, strict=False)
@@ -231,8 +233,11 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
     def __init__(self, tap: TapGHCR) -> None:
         super().__init__(tap)
         self._version_state = "active"
-        #: The versions of the package being synced that the registry streams must read.
+        #: The versions of the package whose registry streams are syncing, and its fetch in flight.
         self.batch: list[VersionRef] = []
+        self.prefetched: PackageFetch | None = None
+        #: Completes the previous package (tags, manifests, bookmark) once the next one is listed.
+        self._pending: t.Callable[[], None] | None = None
 
     def get_path(self, context: Context | None) -> str:
         assert context is not None
@@ -294,24 +299,45 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
         except GitHubNotFoundError as exc:
             self.logger.warning("package %s/%s vanished during the sync, skipped: %s",
                                 context["owner_login"], context["package_name"], exc)
+            self.complete_pending()
             return
         finally:
             self._version_state = "active"
 
-        self._sync_children(dict(context))
-        # The package is complete, children included: make its bookmark and ETags durable now.
-        self._finalize_state(state)
-        final = _ts(state.get("replication_key_value"))
-        at_final = {i for i, ts in listed.items() if ts == final}
-        if had_bookmark and final == start:
-            at_final |= tied  # their pages may have answered 304: keep what was known
-        state["bookmark_ids"] = sorted(at_final)
-        state["pages"] = {
-            name: remember_pages(pages, stored_pages.get(name) or []) for name, pages in walked.items()
-        }
-        if newest_deletion is not None:
-            state["deleted_bookmark"] = newest_deletion.isoformat()
-        self._write_state_message()
+        # The registry starts on this package now; its records come after the next package is
+        # listed, so GitHub's serial requests overlap the registry's concurrent ones.
+        batch, package_context = self.batch, dict(context)
+        prefetched = (
+            self._tap.inventory.prefetch(context["owner_login"], context["package_name"], batch)  # type: ignore[attr-defined]
+            if self._tap.streams["manifests"].selected and batch else None
+        )
+
+        def finish() -> None:
+            self.batch, self.prefetched = batch, prefetched
+            self._sync_children(package_context)
+            # The package is complete, children included: make its bookmark and ETags final now.
+            self._finalize_state(state)
+            final = _ts(state.get("replication_key_value"))
+            at_final = {i for i, ts in listed.items() if ts == final}
+            if had_bookmark and final == start:
+                at_final |= tied  # their pages may have answered 304: keep what was known
+            state["bookmark_ids"] = sorted(at_final)
+            state["pages"] = {
+                name: remember_pages(pages, stored_pages.get(name) or []) for name, pages in walked.items()
+            }
+            if newest_deletion is not None:
+                state["deleted_bookmark"] = newest_deletion.isoformat()
+            self.prefetched = None
+            self._write_state_message()
+
+        self.complete_pending()
+        self._pending = finish
+
+    def complete_pending(self) -> None:
+        """Emit the tags and manifests of the package listed last, and make its bookmark final."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
 
     def _changed_rows(self, context: Context, cached: list[list], walked: list[Page]) -> t.Iterator[dict]:
         """Rows of the pages GitHub says changed since the ETags in `cached`."""
@@ -416,6 +442,10 @@ class ManifestsStream(_BatchChildStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
         tap = self._tap
+        prefetched = tap.streams["package_versions"].prefetched  # type: ignore[attr-defined]
+        if prefetched is not None:
+            yield from prefetched.records()
+            return
         image = tap.images[context["image"]] if context.get("image") else None  # type: ignore[attr-defined]
         yield from tap.inventory.manifest_records(  # type: ignore[attr-defined]
             context["owner_login"], context["package_name"], self.batch, image=image
