@@ -168,24 +168,6 @@ class RegistryInventory:
             client, repository = self.client(), f"{owner_login.lower()}/{package_name}"
         return PackageFetch(self, client, repository, owner_login, package_name, refs)
 
-    def _walk(
-        self,
-        found_digest: str,
-        fetched: dict[str, Manifest | None],
-        parent_of: dict[str, tuple[str, dict]],
-        order: list[str],
-    ) -> None:
-        """Depth-first in index order: an index, then its children, each digest once."""
-        if found_digest in order:
-            return
-        order.append(found_digest)
-        manifest = fetched.get(found_digest)
-        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
-            return
-        for descriptor in oci.child_descriptors(manifest.document):
-            parent_of.setdefault(descriptor["digest"], (found_digest, descriptor))
-            self._walk(descriptor["digest"], fetched, parent_of, order)
-
     def _get_manifest(self, client: RegistryClient, repository: str, found_digest: str) -> Manifest | None:
         where = f"{repository}@{found_digest}"
         if repository in self.denied:
@@ -267,13 +249,31 @@ class PackageFetch:
                 if len(self.manifests) == len(futures):
                     return {d: f.result() for d, f in self.manifests.items()}
 
+    def _walk(
+        self,
+        found_digest: str,
+        fetched: dict[str, Manifest | None],
+        parent_of: dict[str, tuple[str, dict]],
+        order: list[str],
+    ) -> None:
+        """Depth-first in index order: an index, then its children, each digest once."""
+        if found_digest in order:
+            return
+        order.append(found_digest)
+        manifest = fetched.get(found_digest)
+        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
+            return
+        for descriptor in oci.child_descriptors(manifest.document):
+            parent_of.setdefault(descriptor["digest"], (found_digest, descriptor))
+            self._walk(descriptor["digest"], fetched, parent_of, order)
+
     def records(self) -> t.Iterator[dict]:
         """The records in a fixed order: each version's manifest, then an index's children in index order."""
         fetched = self._wait_for_manifests()
         parent_of: dict[str, tuple[str, dict]] = {}
         order: list[str] = []
         for top in self.tops:
-            self.inventory._walk(top, fetched, parent_of, order)
+            self._walk(top, fetched, parent_of, order)
         for found_digest in order:
             manifest = fetched.get(found_digest)
             if manifest is None:
