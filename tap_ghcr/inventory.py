@@ -144,16 +144,6 @@ class RegistryInventory:
 
     # manifests ---------------------------------------------------------------
 
-    def manifest_records(
-        self,
-        owner_login: str,
-        package_name: str,
-        refs: t.Sequence[VersionRef],
-        image: ImageRef | None = None,
-    ) -> t.Iterator[dict]:
-        """One record per manifest reachable from `refs`, each digest fetched once."""
-        return self.prefetch(owner_login, package_name, refs, image).records()
-
     def prefetch(
         self,
         owner_login: str,

@@ -447,6 +447,6 @@ class ManifestsStream(_BatchChildStream):
             yield from prefetched.records()
             return
         image = tap.images[context["image"]] if context.get("image") else None  # type: ignore[attr-defined]
-        yield from tap.inventory.manifest_records(  # type: ignore[attr-defined]
+        yield from tap.inventory.prefetch(  # type: ignore[attr-defined]
             context["owner_login"], context["package_name"], self.batch, image=image
-        )
+        ).records()
