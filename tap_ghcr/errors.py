@@ -19,10 +19,6 @@ class GitHubNotFoundError(TapGHCRError):
     """An owner or package does not exist (or the token cannot see it)."""
 
 
-class GitHubUnreachableError(TapGHCRError):
-    """`api_url` did not answer."""
-
-
 class RateLimitExceededError(TapGHCRError):
     """The rate limit resets later than `max_rate_limit_wait` allows."""
 

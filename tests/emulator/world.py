@@ -6,7 +6,7 @@ Used by the tests, the demo (`scripts/demo.py`) and the benchmark.
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tests.emulator.dataset import Dataset, Package
 from tests.emulator.github import GitHubState, start_github
@@ -26,7 +26,6 @@ class World:
     authority: TokenAuthority | None = None
     registry: Registry | None = None
     pusher: Pusher | None = None
-    extra: list[t.Any] = field(default_factory=list)
 
     @property
     def token(self) -> str:
@@ -57,7 +56,7 @@ class World:
             self.pusher.delete_manifest(package.registry_repository, digest)
 
     def stop(self) -> None:
-        for server in (self.github, self.token_server, *self.extra):
+        for server in (self.github, self.token_server):
             if server is not None:
                 server.stop()
         if self.registry:
