@@ -250,7 +250,6 @@ class Page:
     number: int
     rows: list[dict] | None
     etag: str | None
-    has_next: bool
 
 
 # ETags are kept for at most this many pages per list (100 items each): state stays bounded.
@@ -283,11 +282,11 @@ class ConditionalPagesMixin:
                 # Unchanged. Go on while older pages are known; one past a full last page too.
                 assert known is not None
                 more = number < len(cached) or known[1] >= PER_PAGE
-                yield Page(number, None, known[0], more)
+                yield Page(number, None, known[0])
             else:
                 rows = response.json()
                 more = "next" in response.links
-                yield Page(number, rows, response.headers.get("ETag"), more)
+                yield Page(number, rows, response.headers.get("ETag"))
             if not more:
                 return
             number += 1

@@ -137,9 +137,10 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         # their versions are still visited (themselves conditional), without a new record.
         state = self.get_context_state(context)
         stored: list[list] = state.get("pages") or []
+        cached = [entry[:2] for entry in stored]  # [etag, count] of each page
         pages: list[Page] = []
         remembered: list[list] = []
-        for page in self.iter_pages(context, [entry[:2] for entry in stored]):
+        for page in self.iter_pages(context, cached):
             pages.append(page)
             if page.rows is None:
                 known = stored[page.number - 1][2]
@@ -155,7 +156,7 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         self._tap.streams["package_versions"].complete_pending()  # type: ignore[attr-defined]
         state["pages"] = [
             [*etag_count, packages]
-            for etag_count, packages in zip(remember_pages(pages, [e[:2] for e in stored]), remembered, strict=False)
+            for etag_count, packages in zip(remember_pages(pages, cached), remembered, strict=False)
         ]
 
     def _wanted(self, name: str) -> bool:
