@@ -176,8 +176,10 @@ def main() -> int:
         github.stop()
 
     manifests = sum(len(p.manifests) for p in dataset.packages)
+    delays = sum(p.delays for p in proxies)
+    injected = sum(p.delay_total for p in proxies) / delays * 1000 if delays else 0.0
     print(f"\ntap-ghcr benchmark: scale {args.scale} ({len(dataset.packages)} packages, {manifests} manifests), "
-          f"latency {args.latency_ms:.0f} ms per request, {os.cpu_count()} CPUs")
+          f"latency {args.latency_ms:.0f} ms per request (measured: {injected:.2f} ms), {os.cpu_count()} CPUs")
     header = (f"{'run':<24} {'wall s':>7} {'REST':>5} {'304':>5} {'registry':>8} {'floor s':>8} {'wall/floor':>10} "
               f"{'rec/s':>7} {'CPU s/1k rec':>12} {'peak RSS MB':>11}  records")
     print(header)

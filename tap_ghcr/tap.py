@@ -9,6 +9,7 @@ from functools import cached_property
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
@@ -126,6 +127,8 @@ class TapGHCR(Tap):
 
     name = "tap-ghcr"
     config_jsonschema = SETTINGS.to_dict()
+    #: The SDK's msgspec writer: JSON encoding was about a tenth of the tap's CPU with the default one.
+    message_writer_class = MsgSpecWriter
 
     #: The SDK's, less BATCH: the registry streams are built around per-package syncs, not batch files.
     capabilities: t.ClassVar[list] = [c for c in Tap.capabilities if c != PluginCapabilities.BATCH]

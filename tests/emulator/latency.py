@@ -1,16 +1,109 @@
 """A TCP proxy that adds a fixed latency to every request, for the benchmark.
 
-Byte-level (asyncio), so it costs little CPU and keeps HTTP keep-alive as it is:
-each chunk the client sends waits `latency` seconds before it goes upstream,
-which for small HTTP requests is one round trip's worth per request.
+Byte-level, so HTTP keep-alive stays as it is: each chunk the client sends is
+held `latency` seconds before it goes upstream, which for small HTTP requests
+is one round trip's worth per request. Answers pass straight back.
+
+All proxies share one event loop thread and use asyncio protocols rather than
+streams: on a 2-core machine the proxies' own CPU and GIL hand-offs would
+otherwise show up in the tap's figures. The loop's timers wake late (epoll
+counts whole milliseconds), so each proxy measures how late and holds chunks
+that much less; `injected` reports the delay that was actually added.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
+import time
 
 _METHODS = {b"GET /", b"HEAD ", b"POST ", b"PUT /", b"DELET", b"PATCH"}
+
+
+class _Loop:
+    """The one event loop thread the proxies run on."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                cls._loop = asyncio.new_event_loop()
+                threading.Thread(target=cls._loop.run_forever, daemon=True, name="latency-proxies").start()
+            return cls._loop
+
+
+class _Downstream(asyncio.Protocol):
+    """The client's side of one proxied connection."""
+
+    def __init__(self, proxy: LatencyProxy) -> None:
+        self.proxy = proxy
+        self.transport: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.held: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.pause_reading()
+        self.connecting = asyncio.ensure_future(self._connect())  # held: the loop keeps only a weak reference
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            upstream, _ = await loop.create_connection(lambda: _Upstream(self), *self.proxy.upstream)
+        except OSError:
+            self.transport.close()
+            return
+        self.upstream = upstream
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        if data[:5] in _METHODS:
+            self.proxy.requests += 1
+        self.held.append((now, data))
+        if self.timer is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        arrived = self.held[0][0]
+        when = arrived + max(self.proxy.latency - self.proxy.lateness, 0.0)
+        self.timer = asyncio.get_running_loop().call_at(when, self._release)
+
+    def _release(self) -> None:
+        self.timer = None
+        now = time.monotonic()
+        while self.held and now - self.held[0][0] >= self.proxy.latency - self.proxy.lateness - 1e-4:
+            arrived, data = self.held.popleft()
+            self.proxy.record_delay(now - arrived)
+            if self.upstream is not None and not self.upstream.is_closing():
+                self.upstream.write(data)
+        if self.held:
+            self._schedule()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.upstream is not None:
+            self.upstream.close()
+
+
+class _Upstream(asyncio.Protocol):
+    def __init__(self, downstream: _Downstream) -> None:
+        self.downstream = downstream
+
+    def data_received(self, data: bytes) -> None:
+        if self.downstream.transport is not None and not self.downstream.transport.is_closing():
+            self.downstream.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.downstream.transport is not None:
+            self.downstream.transport.close()
 
 
 class LatencyProxy:
@@ -18,56 +111,39 @@ class LatencyProxy:
         self.upstream = (upstream_host, upstream_port)
         self.latency = latency
         self.host = host
-        self.port = 0
         self.requests = 0  # chunks that start an HTTP request: one per request for small requests
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
+        self.lateness = 0.0  # how late the loop's timers fire, on average (calibrated as chunks pass)
+        self.delays = 0
+        self.delay_total = 0.0
+        self.loop = _Loop.get()
+        self._server = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _start(self) -> asyncio.Server:
+        return await asyncio.get_running_loop().create_server(
+            lambda: _Downstream(self), self.host, 0, backlog=512
+        )
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self._server = self.loop.run_until_complete(asyncio.start_server(self._handle, self.host, 0, backlog=512))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self.loop.run_forever()
+    @property
+    def injected(self) -> float:
+        """The mean delay actually added to a chunk so far, in seconds."""
+        return self.delay_total / self.delays if self.delays else 0.0
 
-    async def _shutdown(self) -> None:
-        self._server.close()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, delay: float) -> None:
-            try:
-                while chunk := await src.read(65536):
-                    if delay:
-                        if chunk[:5] in _METHODS:
-                            self.requests += 1
-                        await asyncio.sleep(delay)
-                    dst.write(chunk)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer, self.latency), pipe(up_reader, writer, 0.0))
+    def record_delay(self, delay: float) -> None:
+        self.delays += 1
+        self.delay_total += delay
+        if self.latency:
+            # Exponential average of how far past the target the timer fired.
+            planned = self.latency - self.lateness
+            self.lateness += 0.05 * ((delay - planned) - self.lateness)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+        async def close() -> None:
+            self._server.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+

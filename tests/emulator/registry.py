@@ -23,6 +23,12 @@ from tests.emulator.token_server import ISSUER, SERVICE, TokenAuthority
 
 REGISTRY_BINARY = os.environ.get("TAP_GHCR_REGISTRY_BINARY", "docker-registry")
 BLOB_HOST = "127.0.0.2"
+# The registry shares a small machine with the tap, and must cost it as little as it can:
+# - distribution 2.8 rebuilds its router (compiling ~40 regexes) on every request, and the garbage that
+#   leaves made GC a third of its CPU; its live heap is a few MB, so a lazier GC costs little memory;
+# - with one OS thread running Go code, its idle threads no longer spin on the core the tap needs
+#   (8 concurrent manifest GETs behind 20 ms: 29 ms a request with 2, 25-26 ms with 1).
+SERVER_TUNING = {"GOGC": "1000", "GOMAXPROCS": "1"}
 
 
 class RegistryNotInstalledError(RuntimeError):
@@ -107,10 +113,7 @@ auth:
         self.process = subprocess.Popen(
             [registry_binary(), "serve", str(self.workdir / "config.yml")],
             stdout=self.log_file, stderr=subprocess.STDOUT,
-            # distribution 2.8 rebuilds its router (compiling ~40 regexes) on every request; the garbage that
-            # leaves makes GC most of its CPU. A lazier GC keeps this test server from starving the tap on a
-            # small machine; its live heap is a few MB, so memory stays small.
-            env={**os.environ, "GOGC": os.environ.get("GOGC", "1000")},
+            env={**os.environ, **SERVER_TUNING},
         )
         self._wait_ready()
 
