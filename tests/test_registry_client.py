@@ -136,3 +136,53 @@ def test_429_waits_retry_after_and_5xx_is_retried():
         assert time.monotonic() - started >= 0.95, "Retry-After: 1 must be honoured"
     finally:
         server.stop()
+
+
+def _token_registry(delay_token: float = 0.0, slow_scope: str = ""):
+    """A registry wanting a bearer token (any non-empty one) and its token endpoint; answers are logged."""
+    def script(h, n):
+        if h.path.startswith("/token"):
+            if slow_scope and slow_scope in h.path:
+                time.sleep(delay_token)
+            h.send_body(200, json.dumps({"token": "t-" + h.path.split("scope=")[1]}).encode())
+        elif not h.headers.get("Authorization", "").startswith("Bearer t-"):
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+                        {"WWW-Authenticate": f'Bearer realm="{realm}",service="test"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    return _scripted_server(script)
+
+
+def test_workers_starting_together_learn_the_challenge_once():
+    server, _ = _token_registry()
+    try:
+        client = RegistryClient(server.url, max_workers=8)
+        threads = [threading.Thread(target=client.list_tags, args=(f"o/r{i % 2}",)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        statuses = [(e["path"].split("?")[0], e["status"]) for e in server.log]
+        assert statuses.count(("/v2/o/r0/tags/list", 401)) + statuses.count(("/v2/o/r1/tags/list", 401)) == 1
+        assert sum(1 for p, _ in statuses if p == "/token") == 2  # one per repository
+        assert sum(1 for _, s in statuses if s == 200) == 8 + 2
+    finally:
+        server.stop()
+
+
+def test_a_token_fetch_does_not_hold_up_other_repositories():
+    server, _ = _token_registry(delay_token=1.5, slow_scope="slow")
+    try:
+        client = RegistryClient(server.url, max_workers=4)
+        client.list_tags("o/fast")  # token for o/fast cached
+        slow = threading.Thread(target=client.list_tags, args=("o/slow",))
+        slow.start()
+        time.sleep(0.2)  # the o/slow token fetch is under way
+        started = time.monotonic()
+        client.list_tags("o/fast")
+        assert time.monotonic() - started < 1.0, "a cached token must not wait for another scope's fetch"
+        slow.join()
+    finally:
+        server.stop()

@@ -51,6 +51,8 @@ class RegistryClient:
         self.transport = Transport(max_workers, user_agent, proxy_for=self.base_url)
         self.tokens = TokenSource(self.transport, credentials)
         self._challenge: Challenge | None = None
+        self._probed = False
+        self._probe_lock = threading.Lock()
         self._lock = threading.Lock()
         self.requests_made = 0
 
@@ -118,6 +120,21 @@ class RegistryClient:
         accept: str | None = None,
         follow: bool = False,
     ) -> Response:
+        if not self._probed:
+            # The first answer says whether and how this registry wants a token; workers starting
+            # together would each get the same 401 first, so one asks and the others wait for it.
+            with self._probe_lock:
+                if not self._probed:
+                    try:
+                        return self._authorized(method, repository, path, what, accept, follow)
+                    finally:
+                        self._probed = True
+        return self._authorized(method, repository, path, what, accept, follow)
+
+    def _authorized(
+        self, method: str, repository: str, path: str, what: str, accept: str | None, follow: bool
+    ) -> Response:
+        """The request with this repository's token, learning the challenge from a 401 when needed."""
         url = f"{self.base_url}/v2/{repository}/{path}"
         scope = f"repository:{repository}:pull"
         challenge = self._challenge

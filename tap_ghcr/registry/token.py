@@ -41,17 +41,27 @@ class TokenSource:
         self._credentials = credentials
         self._tokens: dict[tuple[str, str, str], _Token] = {}
         self._lock = threading.Lock()
+        # One lock per scope: a fetch for one repository must not hold up workers busy with another.
+        self._scope_locks: dict[tuple[str, str, str], threading.Lock] = {}
         self.requests_made = 0
 
     def get(self, challenge: Challenge, scope: str) -> str:
         """A valid token for `scope`, fetched only when none is cached or it expired."""
         key = (challenge.realm or "", challenge.service or "", scope)
-        with self._lock:  # one fetch per scope even when many workers ask at once
+        with self._lock:
             cached = self._tokens.get(key)
             if cached and cached.expires_at > time.monotonic():
                 return cached.value
+            scope_lock = self._scope_locks.setdefault(key, threading.Lock())
+        with scope_lock:  # one fetch per scope even when many workers ask at once
+            cached = self._tokens.get(key)
+            if cached and cached.expires_at > time.monotonic():
+                return cached.value
+            with self._lock:
+                self.requests_made += 1
             token = self._fetch(challenge, scope)
-            self._tokens[key] = token
+            with self._lock:
+                self._tokens[key] = token
             return token.value
 
     def invalidate(self, challenge: Challenge, scope: str, value: str) -> None:
@@ -68,7 +78,6 @@ class TokenSource:
         if challenge.service:
             params["service"] = challenge.service
         auth = self._credentials()
-        self.requests_made += 1
         try:
             response = send_with_retries(
                 lambda: self._transport.request("GET", challenge.realm or "", params=params, basic_auth=auth)
