@@ -6,7 +6,8 @@ Builds the benchmark organisation once (cached in .bench-cache/), serves it from
 GitHub REST emulator and the real distribution registry behind proxies that add
 `--latency-ms` to every request (GitHub, registry, token endpoint and blob host alike),
 runs the installed `tap-ghcr` as a process for each `max_workers`, then a no-change
-sync with the state of the default run, and prints one table.
+sync with the state of the default run, and prints one table, headed by the mean
+delay the proxies actually added.
 
 floor = REST requests x latency + registry requests x latency / max_workers
 """
