@@ -250,12 +250,24 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
         return ()  # children run once per package, after its last version (see get_records)
 
+    def _sync_image(self, context: Context) -> None:
+        """`images` mode: tags and manifests for the tags that are new or moved since the last sync.
+
+        The registry has no versions list with dates, so the state keeps each tag's digest
+        (`image_tags`) and the HEADs of this sync are compared with it.
+        """
+        image = self._tap.images[context["image"]]  # type: ignore[attr-defined]
+        versions = self._tap.inventory.image_versions(image)  # type: ignore[attr-defined]
+        state = self.get_context_state(context)
+        known: dict[str, str] = state.get("image_tags") or {}
+        self.batch = [v for v in versions if any(known.get(tag) != v.digest for tag in v.tags)]
+        self._sync_children(dict(context))
+        state["image_tags"] = {tag: v.digest for v in versions for tag in v.tags}
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
         if context.get("image"):
-            image = self._tap.images[context["image"]]  # type: ignore[attr-defined]
-            self.batch = self._tap.inventory.image_versions(image)  # type: ignore[attr-defined]
-            self._sync_children(dict(context))
+            self._sync_image(context)
             return
         state = self.get_context_state(context)
         had_bookmark = "replication_key_value" in state

@@ -68,6 +68,38 @@ def test_images_mode_reads_a_public_image_with_no_token(world, tmp_path):
     assert run.records("packages") == [] and run.records("package_versions") == []
 
 
+def test_images_mode_fetches_only_new_or_moved_tags_the_next_time(fresh_world, tmp_path):
+    w = fresh_world()
+    web = w.dataset.find("acme", "web")
+    proxy, _ = start_proxy(w.registry.url)
+    config = {"images": ["acme/web"], "registry_url": proxy.url}
+    try:
+        first = run_tap(config, tmp_path)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert {r["tag"] for r in first.records("tags")} == set(web.tags)
+
+        start = len(proxy.log)
+        again = run_tap(config, tmp_path, state=first.final_state)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert again.records("tags") == [] and again.records("manifests") == []
+        gets = [e["path"] for e in proxy.log[start:] if e["method"] == "GET" and e["status"] == 200]
+        assert gets and all("/tags/list" in p for p in gets), "only the tags list and HEADs: no manifest GET"
+
+        # Move one tag to another version's manifest, as a new push of that tag would.
+        tag, old_digest = sorted(web.tags.items())[0]
+        target = next(v.digest for v in web.versions if v.state == "active" and v.digest != old_digest)
+        pushed = web.manifests[target]
+        w.pusher.manifest(web.registry_repository, tag, pushed.media_type, pushed.body)
+        moved = run_tap(config, tmp_path, state=again.final_state)
+        assert moved.returncode == 0, moved.stderr[-3000:]
+        assert {(r["tag"], r["digest"]) for r in moved.records("tags")} == (
+            {(tag, target)} | {(t, d) for t, d in web.tags.items() if d == target})
+        children = set(pushed.expected.get("child_digests") or [])
+        assert {r["digest"] for r in moved.records("manifests")} == {target} | children
+    finally:
+        proxy.stop()
+
+
 def test_private_image_without_token_is_a_warning(world, tmp_path):
     run = run_tap({"images": ["acme/worker", f"{world.registry.url.split('//')[1]}/acme/web"],
                    "registry_url": world.registry.url}, tmp_path)
