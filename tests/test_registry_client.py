@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
+import ssl
 import threading
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError
+from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError, RegistryUnreachableError
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
 from tests.emulator.servers import LoggedServer, QuietHandler
@@ -184,5 +191,69 @@ def test_a_token_fetch_does_not_hold_up_other_repositories():
         client.list_tags("o/fast")
         assert time.monotonic() - started < 1.0, "a cached token must not wait for another scope's fetch"
         slow.join()
+    finally:
+        server.stop()
+
+
+def test_a_keep_alive_connection_the_server_dropped_is_replaced_at_once():
+    connections = set()
+
+    def script(h, n):
+        connections.add(h.client_address)
+        h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+        h.close_connection = True  # closes without saying so, as idle keep-alive connections get closed
+
+    server, calls = _scripted_server(script)
+    try:
+        client = RegistryClient(server.url)
+        started = time.monotonic()
+        for _ in range(3):
+            assert client.list_tags("o/r") == ["x"]
+        assert calls["n"] == 3 and len(connections) == 3
+        assert time.monotonic() - started < 0.2, "a dropped idle connection is not worth a backoff wait"
+    finally:
+        server.stop()
+
+
+def test_a_plain_http_proxy_from_the_environment_gets_absolute_urls(monkeypatch):
+    seen = []
+
+    def script(h, n):
+        seen.append((h.path, h.headers.get("Proxy-Authorization")))
+        h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    proxy, _ = _scripted_server(script)
+    monkeypatch.setenv("HTTP_PROXY", f"http://me:s%40cret@127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        assert RegistryClient("http://registry.example:5000").list_tags("o/r") == ["x"]
+        assert seen == [("http://registry.example:5000/v2/o/r/tags/list?n=100",
+                         "Basic " + base64.b64encode(b"me:s@cret").decode())]
+    finally:
+        proxy.stop()
+
+
+def test_a_certificate_that_does_not_verify_is_one_clear_error_without_retries(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    server, calls = _scripted_server(lambda h, n: h.send_body(200, b"{}"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RegistryUnreachableError, match=r"TLS certificate of 127\.0\.0\.1 did not verify"):
+            RegistryClient(f"https://127.0.0.1:{server.server_address[1]}").list_tags("o/r")
+        assert time.monotonic() - started < 1.0, "a bad certificate is not retried"
+        assert calls["n"] == 0
     finally:
         server.stop()

@@ -7,7 +7,7 @@ Modelled on go-containerregistry's `remote/transport`: one concern per file.
 - `errors`: the OCI error body and the exceptions callers see
 - `digest`: checking content against its digest
 - `media_types`: the manifest types asked for and recognised
-- `transport`: HTTP over one thread-safe urllib3 pool
+- `transport`: HTTP keep-alive connections (http.client) shared by all threads
 - `client`: manifests, blobs and tags
 """
 
