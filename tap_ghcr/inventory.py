@@ -28,6 +28,7 @@ from tap_ghcr.registry import (
     RegistryUnauthorizedError,
     RegistryUnreachableError,
 )
+from tap_ghcr.registry.transport import ProxyNotSupportedError
 
 if t.TYPE_CHECKING:
     from tap_ghcr.streams import VersionRef
@@ -89,9 +90,12 @@ class RegistryInventory:
         base = (base_url or self.registry_url).rstrip("/")
         with self._lock:
             if base not in self._clients:
-                self._clients[base] = RegistryClient(
-                    base, credentials=self._credentials, max_workers=self.max_workers
-                )
+                try:
+                    self._clients[base] = RegistryClient(
+                        base, credentials=self._credentials, max_workers=self.max_workers
+                    )
+                except ProxyNotSupportedError as exc:
+                    raise ConfigError(str(exc)) from None
             return self._clients[base]
 
     @property

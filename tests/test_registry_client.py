@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError, RegistryUnreachableError
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
+from tap_ghcr.registry.transport import ProxyNotSupportedError
 from tests.emulator.servers import LoggedServer, QuietHandler
 
 
@@ -257,3 +258,11 @@ def test_a_certificate_that_does_not_verify_is_one_clear_error_without_retries(t
         assert calls["n"] == 0
     finally:
         server.stop()
+
+
+def test_a_proxy_it_cannot_speak_to_is_named_up_front(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3129")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(ProxyNotSupportedError, match=r"proxy for ghcr\.io is a https:// URL"):
+        RegistryClient("https://ghcr.io")

@@ -25,13 +25,17 @@ from urllib.parse import unquote, urlencode, urlsplit
 import certifi
 from requests.utils import parse_header_links
 
-from tap_ghcr.registry.errors import RegistryUnreachableError
+from tap_ghcr.registry.errors import RegistryError, RegistryUnreachableError
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 # Transient transport failures: retried by `retry`, then reported as unreachable. A certificate that
 # does not verify is not transient (see CertificateError).
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (http.client.HTTPException, OSError)
+
+
+class ProxyNotSupportedError(RegistryError):
+    """The environment names a proxy this client cannot speak to."""
 
 
 class CertificateError(RegistryUnreachableError):
@@ -78,6 +82,11 @@ class Transport:
         self.user_agent = user_agent
         self.max_idle = max(max_workers, 1)
         self.proxy = urlsplit(proxy) if proxy_for and (proxy := _proxy_for(proxy_for)) else None
+        if self.proxy and self.proxy.scheme != "http":
+            raise ProxyNotSupportedError(
+                f"the proxy for {urlsplit(proxy_for or '').hostname} is a {self.proxy.scheme}:// URL; the registry "
+                "client reaches proxies over http:// (https:// traffic still goes through a CONNECT tunnel)"
+            )
         self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
