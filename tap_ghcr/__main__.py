@@ -12,18 +12,11 @@ from tap_ghcr.errors import TapGHCRError
 from tap_ghcr.redact import redact
 
 
-class _DropSDKCrashNoise(logging.Filter):
-    """The SDK logs 'An unhandled error occurred' before a handled user error surfaces."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("An unhandled error occurred while syncing")
-
-
 def main() -> None:
     """Run the tap; turn known failures into `tap-ghcr: error: ...` and exit code 1."""
-    from tap_ghcr.tap import TapGHCR  # imported late so `--help` stays fast
+    from tap_ghcr.tap import DropSDKCrashNoise, TapGHCR  # imported late so `--help` stays fast
 
-    logging.getLogger("tap-ghcr").addFilter(_DropSDKCrashNoise())
+    logging.getLogger("tap-ghcr").addFilter(DropSDKCrashNoise())
     try:
         TapGHCR.cli()
     except (TapGHCRError, FatalAPIError) as exc:

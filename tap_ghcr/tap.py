@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import typing as t
 from functools import cached_property
@@ -122,6 +123,13 @@ SETTINGS = th.PropertiesList(
 )
 
 
+class DropSDKCrashNoise(logging.Filter):
+    """The SDK logs 'An unhandled error occurred' before a handled user error surfaces as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("An unhandled error occurred while syncing")
+
+
 class TapGHCR(Tap):
     """Singer tap for GitHub Container Registry."""
 
@@ -218,9 +226,12 @@ class TapGHCR(Tap):
 
     def discover_streams(self) -> list[Stream]:
         """Return the stream instances; discovery makes no network call."""
-        return [
+        found = [
             streams.PackagesStream(self),
             streams.PackageVersionsStream(self),
             streams.TagsStream(self),
             streams.ManifestsStream(self),
         ]
+        for stream in found:  # a logger's filters do not see its children's records
+            stream.logger.addFilter(DropSDKCrashNoise())
+        return found

@@ -17,6 +17,7 @@ CONTRACT = {
 def _one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if "Traceback" in line or line.startswith("tap-ghcr: error:")]
     assert "Traceback" not in stderr, stderr
+    assert "An unhandled error occurred" not in stderr, "the SDK's crash line is noise for a handled error"
     assert len(lines) == 1, stderr
     return lines[0]
 
