@@ -47,7 +47,7 @@ class Response:
     """The parts of an answer the client reads."""
 
     status_code: int
-    headers: t.Mapping[str, str]  # case-insensitive (http.client's HTTPMessage)
+    headers: http.client.HTTPMessage  # case-insensitive
     content: bytes
     url: str
 
@@ -57,8 +57,7 @@ class Response:
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
-        values = self.headers.get_all("Link") if hasattr(self.headers, "get_all") else [self.headers.get("Link")]
-        header = ", ".join(v for v in values or [] if v)
+        header = ", ".join(self.headers.get_all("Link") or [])
         if not header:
             return {}
         return {link.get("rel") or link["url"]: link for link in parse_header_links(header)}
@@ -81,7 +80,8 @@ class Transport:
         self.tls = ssl.create_default_context(cafile=ca_bundle)
         self.user_agent = user_agent
         self.max_idle = max(max_workers, 1)
-        self.proxy = urlsplit(proxy) if proxy_for and (proxy := _proxy_for(proxy_for)) else None
+        proxy = _proxy_for(proxy_for) if proxy_for else None
+        self.proxy = urlsplit(proxy) if proxy else None
         if self.proxy and self.proxy.scheme != "http":
             raise ProxyNotSupportedError(
                 f"the proxy for {urlsplit(proxy_for or '').hostname} is a {self.proxy.scheme}:// URL; the registry "
@@ -116,21 +116,16 @@ class Transport:
             all_headers["Proxy-Authorization"] = auth
 
         conn, reused = self._checkout(origin)
-        try:
-            answer, body = _exchange(conn, method, target, all_headers)
-        except (http.client.HTTPException, OSError) as exc:
-            conn.close()
-            if isinstance(exc, ssl.SSLCertVerificationError):
-                raise _certificate_error(parts.hostname, exc) from None
-            if not reused:
-                raise
-            # The server closed a keep-alive connection while it sat idle: a fresh one, once.
-            conn, _ = self._new(origin), False
+        while True:
             try:
                 answer, body = _exchange(conn, method, target, all_headers)
-            except (http.client.HTTPException, OSError):
+                break
+            except NETWORK_ERRORS:
                 conn.close()
-                raise
+                if not reused:
+                    raise
+                # The server closed a keep-alive connection while it sat idle: a fresh one, once.
+                conn, reused = self._new(origin), False
         if answer.will_close:
             conn.close()
         else:
@@ -171,7 +166,8 @@ class Transport:
             conn.connect()
         except ssl.SSLCertVerificationError as exc:
             conn.close()
-            raise _certificate_error(host, exc) from None
+            reason = exc.verify_message or exc
+            raise CertificateError(f"the TLS certificate of {host} did not verify ({reason})") from None
         if conn.sock is not None:
             conn.sock.settimeout(READ_TIMEOUT)
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -184,10 +180,6 @@ def _exchange(
     conn.request(method, target, headers=headers)
     answer = conn.getresponse()
     return answer, answer.read()
-
-
-def _certificate_error(host: str | None, exc: ssl.SSLCertVerificationError) -> CertificateError:
-    return CertificateError(f"the TLS certificate of {host} did not verify ({exc.verify_message or exc})")
 
 
 def _proxy_authorization(proxy: t.Any) -> str | None:
