@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import requests
@@ -14,9 +13,8 @@ from tap_ghcr.redact import redact
 
 def main() -> None:
     """Run the tap; turn known failures into `tap-ghcr: error: ...` and exit code 1."""
-    from tap_ghcr.tap import DropSDKCrashNoise, TapGHCR  # imported late so `--help` stays fast
+    from tap_ghcr.tap import TapGHCR  # imported late so `--help` stays fast
 
-    logging.getLogger("tap-ghcr").addFilter(DropSDKCrashNoise())
     try:
         TapGHCR.cli()
     except (TapGHCRError, FatalAPIError) as exc:
