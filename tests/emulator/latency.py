@@ -72,13 +72,13 @@ class _Downstream(asyncio.Protocol):
 
     def _schedule(self) -> None:
         arrived = self.held[0][0]
-        when = arrived + max(self.proxy.latency - self.proxy.lateness, 0.0)
+        when = arrived + self.proxy.hold
         self.timer = asyncio.get_running_loop().call_at(when, self._release)
 
     def _release(self) -> None:
         self.timer = None
         now = time.monotonic()
-        while self.held and now - self.held[0][0] >= self.proxy.latency - self.proxy.lateness - 1e-4:
+        while self.held and now - self.held[0][0] >= self.proxy.hold - 1e-4:
             arrived, data = self.held.popleft()
             self.proxy.record_delay(now - arrived)
             if self.upstream is not None and not self.upstream.is_closing():
@@ -129,6 +129,11 @@ class LatencyProxy:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def hold(self) -> float:
+        """How long a chunk is held: the latency, less how late the timers have been firing."""
+        return max(self.latency - self.lateness, 0.0)
+
+    @property
     def injected(self) -> float:
         """The mean delay actually added to a chunk so far, in seconds."""
         return self.delay_total / self.delays if self.delays else 0.0
@@ -138,8 +143,7 @@ class LatencyProxy:
         self.delay_total += delay
         if self.latency:
             # Exponential average of how far past the target the timer fired.
-            planned = self.latency - self.lateness
-            self.lateness += 0.05 * ((delay - planned) - self.lateness)
+            self.lateness += 0.05 * ((delay - self.hold) - self.lateness)
 
     def stop(self) -> None:
         async def close() -> None:
