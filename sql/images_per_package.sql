@@ -5,7 +5,8 @@ SELECT m.owner_login || '/' || m.package_name                                   
        count(*) FILTER (WHERE m.kind = 'attestation')                            AS attestations,
        count(*) FILTER (WHERE m.kind = 'signature')                              AS signatures,
        (SELECT count(*) FROM ghcr.tags t
-         WHERE t.owner_login = m.owner_login AND t.package_name = m.package_name) AS tags,
+         WHERE t.owner_login = m.owner_login AND t.package_name = m.package_name
+           AND t.deleted_at IS NULL)                                             AS tags,
        coalesce(sum(m.total_size) FILTER (WHERE m.kind = 'image'), 0)            AS image_bytes
 FROM ghcr.manifests m
 GROUP BY m.owner_login, m.package_name

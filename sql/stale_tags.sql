@@ -1,4 +1,4 @@
--- Tags pointing at images built more than 90 days ago (for an index: its newest platform image).
+-- Live tags pointing at images built more than 90 days ago (for an index: its newest platform image).
 WITH built AS (
     SELECT m.owner_login, m.package_name, m.digest,
            coalesce(m.image_created,
@@ -14,5 +14,6 @@ SELECT t.owner_login || '/' || t.package_name                                   
        date_diff('day', b.built_at, current_date)                                AS age_days
 FROM ghcr.tags t
 JOIN built b ON b.owner_login = t.owner_login AND b.package_name = t.package_name AND b.digest = t.digest
-WHERE b.built_at < current_date - INTERVAL 90 DAY
+WHERE t.deleted_at IS NULL
+  AND b.built_at < current_date - INTERVAL 90 DAY
 ORDER BY age_days DESC, package, t.tag;

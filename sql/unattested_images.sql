@@ -21,7 +21,7 @@ SELECT top.owner_login || '/' || top.package_name                               
        left(top.digest, 19)                                                      AS digest,
        (SELECT string_agg(t.tag, ', ' ORDER BY t.tag) FROM ghcr.tags t
          WHERE t.owner_login = top.owner_login AND t.package_name = top.package_name
-           AND t.digest = top.digest)                                            AS tags,
+           AND t.digest = top.digest AND t.deleted_at IS NULL)                                            AS tags,
        coalesce(e.has_provenance, false)                                         AS provenance,
        coalesce(e.has_signature, false)                                          AS signature
 FROM top

@@ -21,6 +21,7 @@ from singer_sdk.streams import RESTStream
 from tap_ghcr.errors import (
     GitHubAuthError,
     GitHubNotFoundError,
+    PackageVanishedError,
     RateLimitExceededError,
 )
 from tap_ghcr.redact import redact
@@ -265,8 +266,26 @@ class ConditionalPagesMixin:
     from the last complete sync.
     """
 
+    #: A list that answers 404 this many times in a row has vanished (None: a 404 is the user's error).
+    #: GitHub's listings are eventually consistent, so one 404 mid-listing is not yet proof.
+    vanished_after_404s: int | None = None
+
     def iter_pages(self: t.Any, context: Context | None, cached: list[list]) -> t.Iterator[Page]:
-        call = self.request_decorator(self._request)
+        decorated = self.request_decorator(self._request)
+
+        def call(request: t.Any, context: Context | None) -> t.Any:
+            tries = self.vanished_after_404s
+            for attempt in range(1, (tries or 1) + 1):
+                try:
+                    return decorated(request, context)
+                except GitHubNotFoundError as exc:
+                    if tries is None:
+                        raise
+                    if attempt == tries:
+                        raise PackageVanishedError(str(exc)) from None
+                    time.sleep(RETRY_BASE_SECONDS * 2**attempt)
+            raise AssertionError("unreachable")
+
         number = 1
         while True:
             params = {**self.base_params(context), "per_page": PER_PAGE, "page": number}

@@ -25,3 +25,11 @@ class RateLimitExceededError(TapGHCRError):
 
 class RegistryConnectionError(TapGHCRError):
     """`registry_url` (or its token endpoint) did not answer, even after retries."""
+
+
+class RegistryIncompleteError(TapGHCRError):
+    """The registry failed for every package that needed it: an outage is not a success."""
+
+
+class PackageVanishedError(TapGHCRError):
+    """A package's versions list kept answering 404: deleted while the sync ran."""

@@ -1,10 +1,13 @@
-"""The registry side of a sync: fetch a package's manifests concurrently.
+"""The registry side of a sync: one package's manifests, fetched concurrently, each ending in an outcome.
 
 The SDK runs child streams one parent record at a time, so a plain child
-stream would make every registry fetch wait for the one before. Instead the
-`manifests` stream hands this class all new digests of a package at once; it
-fetches them (and their configs, and index children) on a bounded thread pool
-and yields records in a deterministic order.
+stream would make every registry fetch wait for the one before. Instead each
+package's new digests go to a bounded thread pool at once; index children and
+image configs are submitted by the workers as their parents arrive. Every
+fetch ends in an `Outcome` that says whether it is final (content read, digest
+mismatch, a deleted version's manifest gone) or temporary (5xx, 429, network,
+401/403, a 404 for an active version): the sync commits a package only when
+every outcome is final (see `sync.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from tap_ghcr import oci
-from tap_ghcr.errors import ConfigError, RegistryConnectionError
+from tap_ghcr.errors import ConfigError
+from tap_ghcr.models import FetchJob, ImageRef
 from tap_ghcr.registry import (
     DigestMismatchError,
     Manifest,
@@ -30,46 +33,20 @@ from tap_ghcr.registry import (
 )
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 
-if t.TYPE_CHECKING:
-    from tap_ghcr.streams import VersionRef
-
 logger = logging.getLogger("tap-ghcr")
 
 
 @dataclass(frozen=True)
-class ImageRef:
-    """An `images` entry: `[host/]owner/name` split into its parts."""
+class Outcome:
+    """How one fetch ended: `value` when read; `final` says whether trying again could change it."""
 
-    base_url: str
-    owner: str
-    name: str
-
-    @property
-    def repository(self) -> str:
-        return f"{self.owner}/{self.name}"
+    value: t.Any = None
+    final: bool = True
+    problem: str | None = None
 
 
-def parse_image(entry: str, registry_url: str) -> ImageRef:
-    """`owner/name`, `ghcr.io/owner/name`, or `localhost:5000/owner/name`."""
-    value = entry.strip().strip("/")
-    if "://" in value:
-        raise ConfigError(f"`images` entry {entry!r}: give `[host/]owner/name`, not a URL")
-    if "@" in value or (":" in value.rsplit("/", 1)[-1]):
-        raise ConfigError(f"`images` entry {entry!r}: give a repository, without tag or digest")
-    parts = value.split("/")
-    base = registry_url.rstrip("/")
-    first = parts[0]
-    if len(parts) > 2 and ("." in first or ":" in first or first == "localhost"):
-        parts = parts[1:]
-        if first != urlsplit(base).netloc:
-            base = f"https://{first}"
-    if len(parts) < 2 or not all(parts):
-        raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
-    return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
-
-
-class RegistryInventory:
-    """Fetches manifests for the `tags` and `manifests` streams."""
+class RegistryFetcher:
+    """The pool and the registry clients shared by every package of a sync."""
 
     def __init__(
         self,
@@ -82,9 +59,11 @@ class RegistryInventory:
         self.max_workers = max_workers
         self._credentials = credentials
         self._clients: dict[str, RegistryClient] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
         self._lock = threading.Lock()
-        self.denied: set[str] = set()
+        self._denied: set[str] = set()
+        #: The first "did not answer at all" seen: later fetches fail fast instead of retrying each.
+        self.outage: RegistryUnreachableError | None = None
 
     def client(self, base_url: str | None = None) -> RegistryClient:
         base = (base_url or self.registry_url).rstrip("/")
@@ -103,190 +82,182 @@ class RegistryInventory:
         return sum(c.requests_made + c.tokens.requests_made for c in self._clients.values())
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
-    # images mode -------------------------------------------------------------
-
-    def image_versions(self, image: ImageRef) -> list[VersionRef]:
-        """Tags of an image grouped by the digest each points at (tags/list, then HEADs)."""
-        from tap_ghcr.streams import VersionRef
-
-        client = self.client(image.base_url)
-        try:
-            tags = client.list_tags(image.repository)
-        except RegistryUnauthorizedError:
-            self._warn_denied(image.repository)
-            return []
-        except ManifestUnknownError:
-            logger.warning("image %s not found in the registry, skipped", image.repository)
-            return []
-        except RegistryUnreachableError as exc:
-            raise _unreachable(exc) from None
-        digests = list(self._pool.map(lambda tag: self._head(client, image.repository, tag), tags))
-        by_digest: dict[str, list[str]] = {}
-        for tag, found in zip(tags, digests, strict=True):
-            if found:
-                by_digest.setdefault(found, []).append(tag)
-        return [VersionRef(d, tuple(sorted(ts))) for d, ts in sorted(by_digest.items())]
-
-    def _head(self, client: RegistryClient, repository: str, tag: str) -> str | None:
-        try:
-            return client.head_manifest(repository, tag)
-        except RegistryUnreachableError as exc:
-            raise _unreachable(exc) from None
-        except RegistryError as exc:
-            logger.warning("tag %s:%s could not be resolved, skipped: %s", repository, tag, exc)
-            return None
-
-    def _warn_denied(self, repository: str) -> None:
-        if repository not in self.denied:
-            self.denied.add(repository)
+    def warn_denied(self, repository: str) -> None:
+        if repository not in self._denied:
+            self._denied.add(repository)
             logger.warning(
-                "image %s needs credentials the registry accepts (private image? set `token`), skipped",
+                "registry refused %s: it needs credentials the registry accepts (private image? set `token`)",
                 repository,
             )
 
+    def call(self, what: str, action: t.Callable[[], t.Any], *, repository: str, gone_is_final: bool) -> Outcome:
+        """Run one registry read and classify how it ended."""
+        if self.outage is not None:
+            return Outcome(final=False, problem=f"{what}: {self.outage}")
+        try:
+            return Outcome(action())
+        except DigestMismatchError as exc:
+            logger.error("%s failed its digest check, not emitted: %s", what, exc)
+            return Outcome(final=True, problem=str(exc))
+        except ManifestUnknownError as exc:
+            if gone_is_final:
+                logger.warning("%s is no longer in the registry (deleted version), no record", what)
+            return Outcome(final=gone_is_final, problem=str(exc))
+        except RegistryUnauthorizedError as exc:
+            self.warn_denied(repository)
+            return Outcome(final=False, problem=str(exc))
+        except RegistryUnreachableError as exc:
+            self.outage = self.outage or exc
+            return Outcome(final=False, problem=str(exc))
+        except RegistryError as exc:
+            return Outcome(final=False, problem=str(exc))
+
+    # images mode -------------------------------------------------------------
+
+    def image_tags(self, image: ImageRef) -> Outcome:
+        """An image's `tag -> digest` (tags/list, then a HEAD per tag on the pool)."""
+        client = self.client(image.base_url)
+        listed = self.call(f"{image.repository} tags", lambda: client.list_tags(image.repository),
+                           repository=image.repository, gone_is_final=False)
+        if listed.value is None:
+            return listed
+        heads = list(self.pool.map(
+            lambda tag: self.call(f"{image.repository}:{tag}", lambda: client.head_manifest(image.repository, tag),
+                                  repository=image.repository, gone_is_final=True),
+            listed.value,
+        ))
+        # A tag deleted between the list and its HEAD is simply not there any more (a final answer).
+        failed = next((h for h in heads if not h.final), None)
+        if failed is not None:
+            return Outcome(final=False, problem=failed.problem)
+        return Outcome({tag: h.value for tag, h in zip(listed.value, heads, strict=True) if h.value})
+
     # manifests ---------------------------------------------------------------
 
-    def prefetch(
-        self,
-        owner_login: str,
-        package_name: str,
-        refs: t.Sequence[VersionRef],
-        image: ImageRef | None = None,
-    ) -> PackageFetch:
-        """Start fetching a package's manifests on the pool now; read the records later."""
-        if image is not None:
-            client, repository = self.client(image.base_url), image.repository
-        else:
-            client, repository = self.client(), f"{owner_login.lower()}/{package_name}"
-        return PackageFetch(self, client, repository, owner_login, package_name, refs)
+    def start(self, repository: str, owner_login: str, package_name: str, jobs: t.Sequence[FetchJob],
+              base_url: str | None = None) -> PackageFetch:
+        """Start fetching a package's manifests on the pool now; read the outcome later."""
+        return PackageFetch(self, self.client(base_url), repository, owner_login, package_name, jobs)
 
-    def _get_manifest(self, client: RegistryClient, repository: str, found_digest: str) -> Manifest | None:
-        where = f"{repository}@{found_digest}"
-        if repository in self.denied:
-            return None
-        try:
-            return client.get_manifest(repository, found_digest)
-        except DigestMismatchError as exc:
-            logger.error("manifest %s failed its digest check, not emitted: %s", where, exc)
-        except ManifestUnknownError:
-            logger.warning("manifest %s is no longer in the registry (deleted version?), skipped", where)
-        except RegistryUnauthorizedError:
-            self._warn_denied(repository)
-        except RegistryUnreachableError as exc:
-            raise _unreachable(exc) from None
-        except RegistryError as exc:
-            logger.error("manifest %s could not be read, skipped: %s", where, exc)
-        return None
 
-    def _get_config(self, client: RegistryClient, repository: str, manifest: Manifest) -> dict | None:
-        config_digest = manifest.document["config"].get("digest", "")
-        try:
-            config = json.loads(client.get_blob(repository, config_digest))
-        except RegistryUnreachableError as exc:
-            raise _unreachable(exc) from None
-        except (RegistryError, ValueError) as exc:
-            logger.error("config %s@%s could not be read (%s); manifest %s@%s emitted without it",
-                         repository, config_digest, exc, repository, manifest.digest)
-            return None
-        return config if isinstance(config, dict) else None
+@dataclass
+class FetchResult:
+    """A package's manifest records, and whether every fetch behind them ended in a final answer."""
+
+    records: list[dict]
+    complete: bool
+    problems: list[str]
 
 
 class PackageFetch:
-    """One package's manifests in flight: index children and image configs are submitted by the
-    workers as soon as their parent manifest arrives, so the pool never waits for the main thread."""
+    """One package's manifests in flight; each digest is fetched once."""
 
-    def __init__(self, inventory: RegistryInventory, client: RegistryClient, repository: str,
-                 owner_login: str, package_name: str, refs: t.Sequence[VersionRef]) -> None:
-        self.inventory, self.client, self.repository = inventory, client, repository
+    def __init__(self, fetcher: RegistryFetcher, client: RegistryClient, repository: str,
+                 owner_login: str, package_name: str, jobs: t.Sequence[FetchJob]) -> None:
+        self.fetcher, self.client, self.repository = fetcher, client, repository
         self.owner_login, self.package_name = owner_login, package_name
-        self.tops = list(dict.fromkeys(ref.digest for ref in refs))
+        self.tops = list(dict.fromkeys(job.digest for job in jobs))
         self.tags_by_digest: dict[str, set[str]] = {}
-        for ref in refs:
-            self.tags_by_digest.setdefault(ref.digest, set()).update(ref.tags)
-        self.manifests: dict[str, Future[Manifest | None]] = {}
-        self.configs: dict[str, Future[dict | None]] = {}
+        self.deleted: set[str] = {job.digest for job in jobs if job.deleted}
+        for job in jobs:
+            self.tags_by_digest.setdefault(job.digest, set()).update(job.tags)
+        self.manifests: dict[str, Future[Outcome]] = {}
+        self.configs: dict[str, Future[Outcome]] = {}
         self._lock = threading.Lock()
-        for found_digest in self.tops:
-            self._submit(found_digest)
+        for digest in self.tops:
+            self._submit(digest, digest in self.deleted)
 
-    def _submit(self, found_digest: str) -> None:
+    def _submit(self, digest: str, deleted: bool) -> None:
         with self._lock:
-            if found_digest not in self.manifests:
-                self.manifests[found_digest] = self.inventory._pool.submit(self._fetch, found_digest)
+            if digest not in self.manifests:
+                self.manifests[digest] = self.fetcher.pool.submit(self._fetch, digest, deleted)
 
-    def _fetch(self, found_digest: str) -> Manifest | None:
-        inventory = self.inventory
-        manifest = inventory._get_manifest(self.client, self.repository, found_digest)
+    def _fetch(self, digest: str, deleted: bool) -> Outcome:
+        where = f"manifest {self.repository}@{digest}"
+        outcome = self.fetcher.call(where, lambda: self.client.get_manifest(self.repository, digest),
+                                    repository=self.repository, gone_is_final=deleted)
+        manifest: Manifest | None = outcome.value
         if manifest is None:
-            return None
+            return outcome
         if oci.is_index(manifest.media_type, manifest.document):
             for descriptor in oci.child_descriptors(manifest.document):
-                self._submit(descriptor["digest"])
-            return manifest
-        kind, _ = oci.classify(manifest.media_type, manifest.document, None,
-                               self.tags_by_digest.get(found_digest, ()))
+                self._submit(descriptor["digest"], deleted)
+            return outcome
+        kind, _ = oci.classify(manifest.media_type, manifest.document, None, self.tags_by_digest.get(digest, ()))
         if oci.wants_config(kind, manifest.document):
             with self._lock:
-                self.configs[found_digest] = inventory._pool.submit(
-                    inventory._get_config, self.client, self.repository, manifest)
-        return manifest
+                self.configs[digest] = self.fetcher.pool.submit(self._config, manifest)
+        return outcome
 
-    def _wait_for_manifests(self) -> dict[str, Manifest | None]:
-        """Every manifest, children included; configs may still be in flight."""
+    def _config(self, manifest: Manifest) -> Outcome:
+        config_digest = manifest.document["config"].get("digest", "")
+        where = f"config {self.repository}@{config_digest} of manifest {manifest.digest}"
+        outcome = self.fetcher.call(where, lambda: self.client.get_blob(self.repository, config_digest),
+                                    repository=self.repository, gone_is_final=False)
+        if outcome.value is None:
+            return outcome
+        try:
+            config = json.loads(outcome.value)
+        except ValueError as exc:
+            logger.error("%s is not JSON (%s); the manifest is emitted without it", where, exc)
+            return Outcome(None)
+        return Outcome(config if isinstance(config, dict) else None)
+
+    def _futures(self) -> list[Future[Outcome]]:
+        with self._lock:
+            return [*self.manifests.values(), *self.configs.values()]
+
+    def done(self) -> bool:
+        """Every fetch has ended (children are submitted before their parent's fetch ends)."""
+        return all(f.done() for f in self._futures())
+
+    def result(self) -> FetchResult:
+        """Wait for every fetch; the records in a fixed order: each top manifest, then an index's children."""
         while True:
-            with self._lock:
-                futures = list(self.manifests.values())
+            futures = self._futures()
             wait(futures)
-            with self._lock:
-                if len(self.manifests) == len(futures):
-                    return {d: f.result() for d, f in self.manifests.items()}
-
-    def _walk(
-        self,
-        found_digest: str,
-        fetched: dict[str, Manifest | None],
-        parent_of: dict[str, tuple[str, dict]],
-        order: list[str],
-    ) -> None:
-        """Depth-first in index order: an index, then its children, each digest once."""
-        if found_digest in order:
-            return
-        order.append(found_digest)
-        manifest = fetched.get(found_digest)
-        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
-            return
-        for descriptor in oci.child_descriptors(manifest.document):
-            parent_of.setdefault(descriptor["digest"], (found_digest, descriptor))
-            self._walk(descriptor["digest"], fetched, parent_of, order)
-
-    def records(self) -> t.Iterator[dict]:
-        """The records in a fixed order: each version's manifest, then an index's children in index order."""
-        fetched = self._wait_for_manifests()
+            if len(self._futures()) == len(futures):
+                break
+        outcomes = {d: f.result() for d, f in self.manifests.items()}
+        configs = {d: f.result() for d, f in self.configs.items()}
+        problems = [o.problem for o in (*outcomes.values(), *configs.values()) if not o.final and o.problem]
+        if problems:
+            return FetchResult([], False, problems)
         parent_of: dict[str, tuple[str, dict]] = {}
         order: list[str] = []
         for top in self.tops:
-            self._walk(top, fetched, parent_of, order)
-        for found_digest in order:
-            manifest = fetched.get(found_digest)
+            self._walk(top, outcomes, parent_of, order)
+        records = []
+        for digest in order:
+            manifest: Manifest | None = outcomes[digest].value
             if manifest is None:
                 continue
-            index_digest, descriptor = parent_of.get(found_digest, (None, None))
-            config = self.configs[found_digest].result() if found_digest in self.configs else None
-            yield oci.describe(
+            index_digest, descriptor = parent_of.get(digest, (None, None))
+            records.append(oci.describe(
                 owner_login=self.owner_login,
                 package_name=self.package_name,
-                digest=found_digest,
+                digest=digest,
                 media_type=manifest.media_type,
                 size=len(manifest.body),
                 document=manifest.document,
                 descriptor=descriptor,
                 index_digest=index_digest,
-                tags=sorted(self.tags_by_digest.get(found_digest, ())),
-                config=config,
-            )
+                tags=sorted(self.tags_by_digest.get(digest, ())),
+                config=configs[digest].value if digest in configs else None,
+            ))
+        return FetchResult(records, True, [])
 
-
-def _unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:
-    return RegistryConnectionError(f"{exc}: check `registry_url` and the network")
+    def _walk(self, digest: str, outcomes: dict[str, Outcome], parent_of: dict[str, tuple[str, dict]],
+              order: list[str]) -> None:
+        """Depth-first in index order: an index, then its children, each digest once."""
+        if digest in order:
+            return
+        order.append(digest)
+        manifest: Manifest | None = outcomes[digest].value
+        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
+            return
+        for descriptor in oci.child_descriptors(manifest.document):
+            parent_of.setdefault(descriptor["digest"], (digest, descriptor))
+            self._walk(descriptor["digest"], outcomes, parent_of, order)

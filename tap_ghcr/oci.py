@@ -75,8 +75,9 @@ def classify(
 
 
 def _platform(descriptor: dict | None, config: dict | None) -> tuple[str | None, str | None, str | None]:
+    # As the registry says it: a buildx attestation's descriptor says `unknown/unknown`, and that is kept.
     platform = (descriptor or {}).get("platform") or {}
-    if platform.get("os") and platform.get("os") != "unknown":
+    if platform.get("os"):
         return platform.get("os"), platform.get("architecture"), platform.get("variant")
     if config and config.get("os") and config.get("os") != "unknown":
         return config.get("os"), config.get("architecture"), config.get("variant")

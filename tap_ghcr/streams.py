@@ -1,76 +1,57 @@
-"""The streams: short declarations over the GitHub base stream and the registry."""
+"""The streams: short declarations of what each record holds, and how GitHub's lists are read.
+
+None of them decides state: `sync.SyncCore` lists each package through these
+streams, runs its registry work and alone commits its state. The streams keep
+the SDK's parent/child declarations, so the catalog, stream maps and
+flattening behave as in any SDK tap.
+
+GitHub REST reference: https://docs.github.com/en/rest/packages/packages
+"""
 
 from __future__ import annotations
 
 import fnmatch
-import time
 import typing as t
-from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import quote
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
+from singer_sdk.mapper import RemoveRecordTransform
 
-from tap_ghcr.client import ConditionalPagesMixin, GitHubStream, Page, remember_pages
-from tap_ghcr.errors import ConfigError, GitHubNotFoundError
+from tap_ghcr.client import ConditionalPagesMixin, GitHubStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-    from tap_ghcr.inventory import PackageFetch
-    from tap_ghcr.tap import TapGHCR
-
 DATETIME = th.DateTimeType
+INCREMENTAL = "INCREMENTAL"
 
 
-@dataclass(frozen=True)
-class VersionRef:
-    """What the registry streams need of one version: its digest and tags."""
+class EmitterMixin:
+    """Writes records for the sync core: through the SDK (stream maps, flattening, typing), counted."""
 
-    digest: str
-    tags: tuple[str, ...]
-    version_id: int | None = None
+    def write_schema(self: t.Any) -> None:
+        if self.selected:
+            self._write_schema_message()
 
+    def emit(self: t.Any, record: dict) -> None:
+        if self.selected:
+            self._write_record_message(record)
+            self._tap.progress.record(self.name)
 
-def _ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-class CountedMixin:
-    """Counts each record written, for the progress lines."""
-
-    def _write_record_message(self: t.Any, record: dict) -> None:
-        super()._write_record_message(record)  # type: ignore[misc]
-        self._tap.progress.record(self.name)
+    def keeps_children(self: t.Any, record: dict) -> bool:
+        """A stream map's `__filter__` drops a record's children too; a removed stream (`None`) does not."""
+        mapper = self.stream_maps[0]
+        return isinstance(mapper, RemoveRecordTransform) or mapper.get_filter_result(record)
 
 
-class ThrottledStateMixin:
-    """STATE at most every `state_interval` seconds from the per-package streams.
-
-    A STATE message carries every package's partition, so writing one per package
-    makes the output grow with the square of the package count.
-    """
-
-    def _write_state_message(self: t.Any) -> None:
-        now = time.monotonic()
-        interval = float(self.config.get("state_interval", 30))
-        if now - self._tap.last_state_write < interval:
-            return
-        self._tap.last_state_write = now
-        super()._write_state_message()  # type: ignore[misc]
-
-
-class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
+class PackagesStream(EmitterMixin, ConditionalPagesMixin, GitHubStream):
     """Container packages of the configured owners (or of the token's user)."""
 
     name = "packages"
     path = "/{owner_scope}/{owner}/packages"
     primary_keys = ("id",)
     replication_key = "updated_at"
-    is_sorted = False
     not_found_hint = "GitHub owner"
 
     schema = th.PropertiesList(
@@ -88,27 +69,11 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         th.Property("updated_at", DATETIME),
     ).to_dict()
 
-    @property
-    def partitions(self) -> list[dict]:
-        config = self.config
-        parts: list[dict] = [{"owner_scope": "orgs", "owner": o} for o in config.get("organizations") or []]
-        parts += [{"owner_scope": "users", "owner": u} for u in config.get("users") or []]
-        images = config.get("images") or []
-        if not parts and not images:
-            if not self._tap.token:  # type: ignore[attr-defined]
-                raise ConfigError(
-                    "nothing to extract: set `organizations`, `users` or `images`, "
-                    "or a `token` (GITHUB_TOKEN) to read your own packages"
-                )
-            parts = [{"owner_scope": "user", "owner": ""}]
-        if parts and not self._tap.token:  # type: ignore[attr-defined]
-            raise ConfigError(
-                "`organizations` and `users` need a GitHub `token` with read:packages "
-                "(or set GITHUB_TOKEN); only `images` can be read anonymously"
-            )
-        if images:
-            parts.append({"owner_scope": "images", "owner": ""})
-        return parts
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """The SDK's entry to the whole sync (`sync_all`, `run_sync_dry_run`): the tap's sync core lists
+        every owner and package, runs the registry work and emits the records of every stream."""
+        self._tap.run_sync_core()  # type: ignore[attr-defined]
+        return ()
 
     def get_path(self, context: Context | None) -> str:
         assert context is not None
@@ -121,51 +86,11 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
             params["visibility"] = self.config["visibility"]
         return params
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        assert context is not None
-        if context["owner_scope"] == "images":
-            # No REST at all: each image is handed straight to the registry streams.
-            for image in self._tap.images.values():  # type: ignore[attr-defined]
-                self._sync_children({
-                    "owner_login": image.owner,
-                    "package_name": image.name,
-                    "package_id": None,
-                    "image": image.repository,
-                })
-            return
-        # Each page's packages are remembered with its ETag: when GitHub answers 304,
-        # their versions are still visited (themselves conditional), without a new record.
-        state = self.get_context_state(context)
-        stored: list[list] = state.get("pages") or []
-        cached = [entry[:2] for entry in stored]  # [etag, count] of each page
-        pages: list[Page] = []
-        remembered: list[list] = []
-        for page in self.iter_pages(context, cached):
-            pages.append(page)
-            if page.rows is None:
-                known = stored[page.number - 1][2]
-                remembered.append(known)
-                for package_id, name, owner_login in known:
-                    if self._wanted(name):
-                        record = {"id": package_id, "name": name, "owner_login": owner_login}
-                        self._sync_children(self.get_child_context(record, context))
-                continue
-            remembered.append([[r["id"], r["name"], (r.get("owner") or {}).get("login") or context["owner"]]
-                               for r in page.rows])
-            yield from page.rows
-        self._tap.streams["package_versions"].complete_pending()  # type: ignore[attr-defined]
-        state["pages"] = [
-            [*etag_count, packages]
-            for etag_count, packages in zip(remember_pages(pages, cached), remembered, strict=False)
-        ]
-
-    def _wanted(self, name: str) -> bool:
+    def wanted(self, name: str) -> bool:
         patterns = self.config.get("package_patterns") or ["*"]
         return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        if not self._wanted(row["name"]):
-            return None
         owner = row.get("owner") or {}
         repository = row.get("repository") or {}
         return {
@@ -196,13 +121,11 @@ class PackagesStream(CountedMixin, ConditionalPagesMixin, GitHubStream):
         }
 
 
-class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesMixin, GitHubStream):
+class PackageVersionsStream(EmitterMixin, ConditionalPagesMixin, GitHubStream):
     """Versions of each package, incremental on `updated_at` with a bookmark per package.
 
-    GitHub does not document the order of versions, so every page is read and
-    the bookmark only moves once the whole package is done. Ties at the bookmark
-    second are resolved with the ids already emitted at that second
-    (`bookmark_ids`), so nothing is skipped or emitted twice.
+    Both lists are read: `state=active` and `state=deleted` (a deleted version's
+    tags are retracted whatever `include_deleted_versions` says).
     """
 
     name = "package_versions"
@@ -210,9 +133,9 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
     parent_stream_type = PackagesStream
     primary_keys = ("id",)
     replication_key = "updated_at"
-    is_sorted = False
     state_partitioning_keys = ("owner_login", "package_name")
     not_found_hint = "package"
+    vanished_after_404s = 3
 
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True),
@@ -231,134 +154,16 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
         th.Property("deleted_at", DATETIME),
     ).to_dict()
 
-    def __init__(self, tap: TapGHCR) -> None:
-        super().__init__(tap)
-        self._version_state = "active"
-        #: The versions of the package whose registry streams are syncing, and its fetch in flight.
-        self.batch: list[VersionRef] = []
-        self.prefetched: PackageFetch | None = None
-        #: Completes the previous package (tags, manifests, bookmark) once the next one is listed.
-        self._pending: t.Callable[[], None] | None = None
-
     def get_path(self, context: Context | None) -> str:
         assert context is not None
         return context["versions_path"]
 
     def base_params(self, context: Context | None) -> dict[str, t.Any]:
-        return {"state": self._version_state}
-
-    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
-        return ()  # children run once per package, after its last version (see get_records)
-
-    def _sync_image(self, context: Context) -> None:
-        """`images` mode: tags and manifests for the tags that are new or moved since the last sync.
-
-        The registry has no versions list with dates, so the state keeps each tag's digest
-        (`image_tags`) and the HEADs of this sync are compared with it.
-        """
-        image = self._tap.images[context["image"]]  # type: ignore[attr-defined]
-        versions = self._tap.inventory.image_versions(image)  # type: ignore[attr-defined]
-        state = self.get_context_state(context)
-        known: dict[str, str] = state.get("image_tags") or {}
-        self.batch = [v for v in versions if any(known.get(tag) != v.digest for tag in v.tags)]
-        self._sync_children(dict(context))
-        state["image_tags"] = {tag: v.digest for v in versions for tag in v.tags}
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
-        if context.get("image"):
-            self._sync_image(context)
-            return
-        state = self.get_context_state(context)
-        had_bookmark = "replication_key_value" in state
-        start = self.get_starting_timestamp(context)
-        tied = set(state.get("bookmark_ids", [])) if had_bookmark else set()
-        deleted_mark = _ts(state.get("deleted_bookmark"))
-        self.batch = []
-        listed: dict[int, datetime] = {}
-        newest_deletion = deleted_mark
+        return {"state": context["version_state"]}
 
-        states = ["active", "deleted"] if self.config.get("include_deleted_versions") else ["active"]
-        stored_pages: dict[str, list[list]] = state.get("pages") or {}
-        walked: dict[str, list[Page]] = {}
-        try:
-            for version_state in states:
-                self._version_state = version_state
-                cached = stored_pages.get(version_state) or []
-                walked[version_state] = []
-                for row in self._changed_rows(context, cached, walked[version_state]):
-                    updated = _ts(row["updated_at"])
-                    assert updated is not None
-                    deleted = _ts(row.get("deleted_at"))
-                    if version_state == "active":
-                        listed[row["id"]] = updated
-                        is_new = (
-                            start is None
-                            or updated > start
-                            or (updated == start and (not had_bookmark or row["id"] not in tied))
-                        )
-                    else:
-                        when = deleted or updated
-                        is_new = deleted_mark is None or when > deleted_mark
-                        if start is not None and not had_bookmark and updated < start:
-                            is_new = False
-                        if newest_deletion is None or when > newest_deletion:
-                            newest_deletion = when
-                    if is_new:
-                        record = self._record(row, context)
-                        if version_state == "active":
-                            self.batch.append(VersionRef(record["digest"], tuple(record["tags"]), row["id"]))
-                        yield record
-        except GitHubNotFoundError as exc:
-            self.logger.warning("package %s/%s vanished during the sync, skipped: %s",
-                                context["owner_login"], context["package_name"], exc)
-            self.complete_pending()
-            return
-        finally:
-            self._version_state = "active"
-
-        # The registry starts on this package now; its records come after the next package is
-        # listed, so GitHub's serial requests overlap the registry's concurrent ones.
-        batch, package_context = self.batch, dict(context)
-        prefetched = (
-            self._tap.inventory.prefetch(context["owner_login"], context["package_name"], batch)  # type: ignore[attr-defined]
-            if self._tap.streams["manifests"].selected and batch else None
-        )
-
-        def finish() -> None:
-            self.batch, self.prefetched = batch, prefetched
-            self._sync_children(package_context)
-            # The package is complete, children included: make its bookmark and ETags final now.
-            self._finalize_state(state)
-            final = _ts(state.get("replication_key_value"))
-            at_final = {i for i, ts in listed.items() if ts == final}
-            if had_bookmark and final == start:
-                at_final |= tied  # their pages may have answered 304: keep what was known
-            state["bookmark_ids"] = sorted(at_final)
-            state["pages"] = {
-                name: remember_pages(pages, stored_pages.get(name) or []) for name, pages in walked.items()
-            }
-            if newest_deletion is not None:
-                state["deleted_bookmark"] = newest_deletion.isoformat()
-            self.prefetched = None
-            self._write_state_message()
-
-        self.complete_pending()
-        self._pending = finish
-
-    def complete_pending(self) -> None:
-        """Emit the tags and manifests of the package listed last, and make its bookmark final."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending()
-
-    def _changed_rows(self, context: Context, cached: list[list], walked: list[Page]) -> t.Iterator[dict]:
-        """Rows of the pages GitHub says changed since the ETags in `cached`."""
-        for page in self.iter_pages(context, cached):
-            walked.append(page)
-            yield from page.rows or ()
-
-    def _record(self, row: dict, context: Context) -> dict:
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        assert context is not None
         container = (row.get("metadata") or {}).get("container") or {}
         return {
             "id": row["id"],
@@ -378,19 +183,28 @@ class PackageVersionsStream(CountedMixin, ThrottledStateMixin, ConditionalPagesM
         }
 
 
-class _BatchChildStream(CountedMixin, ThrottledStateMixin, Stream):
-    """A stream that reads the versions batch its parent prepared for one package."""
+class RegistryChildStream(EmitterMixin, Stream):
+    """A stream whose records the sync core shapes from a package's listing and registry work.
+
+    Records are emitted only for what changed, so it is incremental without a
+    replication key (the SDK would otherwise call it full-table).
+    """
 
     parent_stream_type = PackageVersionsStream
     state_partitioning_keys = ("owner_login", "package_name")
 
-    @property
-    def batch(self) -> list[VersionRef]:
-        return self._tap.streams["package_versions"].batch  # type: ignore[attr-defined]
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.forced_replication_method:
+            self.forced_replication_method = INCREMENTAL
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """Never called: `sync.SyncCore` emits these records."""
+        return ()
 
 
-class TagsStream(_BatchChildStream):
-    """One record per tag; a moved tag is emitted again with its new digest."""
+class TagsStream(RegistryChildStream):
+    """One record per tag; a moved tag is emitted again with its new digest, a removed one with `deleted_at`."""
 
     name = "tags"
     primary_keys = ("owner_login", "package_name", "tag")
@@ -401,19 +215,8 @@ class TagsStream(_BatchChildStream):
         th.Property("tag", th.StringType, required=True),
         th.Property("digest", th.StringType),
         th.Property("version_id", th.IntegerType),
+        th.Property("deleted_at", DATETIME),
     ).to_dict()
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        assert context is not None
-        for ref in self.batch:
-            for tag in ref.tags:
-                yield {
-                    "owner_login": context["owner_login"],
-                    "package_name": context["package_name"],
-                    "tag": tag,
-                    "digest": ref.digest,
-                    "version_id": ref.version_id,
-                }
 
 
 LAYER = th.ObjectType(
@@ -423,7 +226,7 @@ LAYER = th.ObjectType(
 )
 
 
-class ManifestsStream(_BatchChildStream):
+class ManifestsStream(RegistryChildStream):
     """Every manifest reachable from the package's new versions, read from the registry."""
 
     name = "manifests"
@@ -451,15 +254,3 @@ class ManifestsStream(_BatchChildStream):
         th.Property("labels", th.ObjectType(additional_properties=th.StringType)),
         th.Property("annotations", th.ObjectType(additional_properties=th.StringType)),
     ).to_dict()
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        assert context is not None
-        tap = self._tap
-        prefetched = tap.streams["package_versions"].prefetched  # type: ignore[attr-defined]
-        if prefetched is not None:
-            yield from prefetched.records()
-            return
-        image = tap.images[context["image"]] if context.get("image") else None  # type: ignore[attr-defined]
-        yield from tap.inventory.prefetch(  # type: ignore[attr-defined]
-            context["owner_login"], context["package_name"], self.batch, image=image
-        ).records()

@@ -12,13 +12,16 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_ghcr import streams
-from tap_ghcr.errors import ConfigError
-from tap_ghcr.inventory import ImageRef, RegistryInventory, parse_image
+from tap_ghcr.errors import ConfigError, RegistryConnectionError
+from tap_ghcr.inventory import RegistryFetcher
+from tap_ghcr.models import ImageRef, parse_image
 from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
+from tap_ghcr.registry import RegistryError, RegistryUnreachableError
+from tap_ghcr.sync import SyncCore
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -138,8 +141,12 @@ class TapGHCR(Tap):
     #: The SDK's msgspec writer: JSON encoding was about a tenth of the tap's CPU with the default one.
     message_writer_class = MsgSpecWriter
 
-    #: The SDK's, less BATCH: the registry streams are built around per-package syncs, not batch files.
-    capabilities: t.ClassVar[list] = [c for c in Tap.capabilities if c != PluginCapabilities.BATCH]
+    #: The SDK's, less BATCH (the sync core emits per package, not batch files) and ACTIVATE_VERSION
+    #: (every stream is incremental: a version message would tell a target to drop what this sync did not
+    #: re-emit).
+    capabilities: t.ClassVar[list] = [
+        c for c in Tap.capabilities if c not in (PluginCapabilities.BATCH, TapCapabilities.ACTIVATE_VERSION)
+    ]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Schema errors become one `invalid settings` line (secrets never echoed)."""
@@ -154,8 +161,6 @@ class TapGHCR(Tap):
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        #: When a per-package stream last wrote STATE (see streams.ThrottledStateMixin).
-        self.last_state_write = 0.0
         super().__init__(*args, **kwargs)
         _ = self.token  # registers GITHUB_TOKEN for redaction too
         install_log_redaction()  # after the SDK set up its handlers
@@ -178,9 +183,9 @@ class TapGHCR(Tap):
         return str(self.config.get("registry_url") or "https://ghcr.io").rstrip("/")
 
     @cached_property
-    def inventory(self) -> RegistryInventory:
-        """The registry client side, created on first use (discovery never needs it)."""
-        return RegistryInventory(
+    def fetcher(self) -> RegistryFetcher:
+        """The registry side, created on first use (discovery and REST-only syncs never need it)."""
+        return RegistryFetcher(
             self.registry_url,
             credentials=self._registry_credentials,
             max_workers=int(self.config.get("max_workers") or 8),
@@ -212,17 +217,62 @@ class TapGHCR(Tap):
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.logger, lambda: self.inventory.requests_made if "inventory" in self.__dict__ else 0)
+        return Progress(self.logger, lambda: self.fetcher.requests_made if "fetcher" in self.__dict__ else 0)
+
+    def owners(self) -> list[dict]:
+        """The package lists to read: one per organization and user (or the token's own)."""
+        config = self.config
+        parts: list[dict] = [{"owner_scope": "orgs", "owner": o} for o in config.get("organizations") or []]
+        parts += [{"owner_scope": "users", "owner": u} for u in config.get("users") or []]
+        if not parts and not self.images:
+            if not self.token:
+                raise ConfigError(
+                    "nothing to extract: set `organizations`, `users` or `images`, "
+                    "or a `token` (GITHUB_TOKEN) to read your own packages"
+                )
+            parts = [{"owner_scope": "user", "owner": ""}]
+        if parts and not self.token:
+            raise ConfigError(
+                "`organizations` and `users` need a GitHub `token` with read:packages "
+                "(or set GITHUB_TOKEN); only `images` can be read anonymously"
+            )
+        return parts
+
+    def run_connection_test(self) -> bool:
+        """`--test`: one GitHub list page per owner and the registry's auth for one repository; no records."""
+        packages = self.streams["packages"]
+        repositories = [image.repository for image in self.images.values()]
+        for owner in self.owners():
+            page = next(iter(packages.iter_pages(owner, [])))  # type: ignore[attr-defined]
+            repositories += [f"{(row.get('owner') or {}).get('login', owner['owner']).lower()}/{row['name']}"
+                             for row in (page.rows or [])[:1]]
+            self.logger.info("GitHub: %s answered", packages.get_path(owner))  # type: ignore[attr-defined]
+        if repositories:
+            image = next((i for i in self.images.values() if i.repository == repositories[0]), None)
+            client = self.fetcher.client(image.base_url if image else None)
+            try:
+                client.list_tags(repositories[0])
+            except RegistryUnreachableError as exc:
+                raise RegistryConnectionError(f"{exc}: check `registry_url` and the network") from None
+            except RegistryError as exc:
+                raise RegistryConnectionError(f"the registry refused the connection test: {exc}") from None
+            self.logger.info("registry: %s answered with a token for %s", client.base_url, repositories[0])
+        return True
+
+    def run_sync_core(self) -> None:
+        """The whole sync, entered from the SDK's sync of the top stream (see `PackagesStream.get_records`)."""
+        SyncCore(self, lambda: self.fetcher).run(self.owners(), list(self.images.values()))
 
     def sync_all(self) -> None:
-        """The SDK's sync, then a summary line; the registry pool is closed either way."""
+        """The SDK's sync, then a summary; the state written at the end (also after an error) holds only
+        what `SyncCore` committed."""
         try:
             super().sync_all()
-            self._state_writer.write_state(self.state)  # the final state, whatever was throttled
             self.progress.summary()
         finally:
-            if "inventory" in self.__dict__:
-                self.inventory.close()
+            self.state_writer.write_state(self.state)
+            if "fetcher" in self.__dict__:
+                self.fetcher.close()
 
     def discover_streams(self) -> list[Stream]:
         """Return the stream instances; discovery makes no network call."""

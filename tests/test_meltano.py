@@ -20,7 +20,8 @@ def expected_counts(dataset) -> dict[str, int]:
     return {
         "packages": len(dataset.packages),
         "package_versions": len(active),
-        "tags": sum(len(v.tags) for v in active),
+        # live tags, and the retracted tags of deleted versions (`deleted_at` set)
+        "tags": len({(p.owner.login, p.name, tag) for p in dataset.packages for v in p.versions for tag in v.tags}),
         "manifests": len(dataset.expected_manifests()),
     }
 

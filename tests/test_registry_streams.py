@@ -25,12 +25,19 @@ def test_full_sync_equals_what_was_pushed(world, tmp_path):
     assert set(kinds) == {"index", "image", "attestation", "signature"}
     want_tags = {(p.owner.login, p.name, tag, digest) for p in world.dataset.packages
                  for v in p.versions if v.state == "active" for tag in v.tags for digest in [v.digest]}
-    got_tags = {(r["owner_login"], r["package_name"], r["tag"], r["digest"]) for r in run.records("tags")}
+    live = [r for r in run.records("tags") if r["deleted_at"] is None]
+    got_tags = {(r["owner_login"], r["package_name"], r["tag"], r["digest"]) for r in live}
     assert got_tags == want_tags
+    # A deleted version's tags are retracted, whatever include_deleted_versions says.
+    retracted = {(p.owner.login, p.name, tag, v.digest, v.deleted_at) for p in world.dataset.packages
+                 for v in p.versions if v.state == "deleted" for tag in v.tags}
+    assert retracted, "the sample has a deleted, tagged version"
+    assert {(r["owner_login"], r["package_name"], r["tag"], r["digest"], r["deleted_at"].replace("+00:00", "Z"))
+            for r in run.records("tags") if r["deleted_at"]} == retracted
     assert all(r["version_id"] for r in run.records("tags"))
     assert world.token not in run.stdout + run.stderr
     summary = next(line for line in run.stderr.splitlines() if "sync complete:" in line)
-    assert f"manifests {len(expected)}," in summary and f"tags {len(want_tags)}" in summary
+    assert f"manifests {len(expected)}," in summary and f"tags {len(want_tags) + len(retracted)}" in summary
 
 
 def test_each_digest_is_fetched_once_and_blobs_skip_the_token(world, tmp_path):
@@ -132,10 +139,20 @@ def test_tampered_manifest_is_dropped_and_named(world, tmp_path):
 
 
 def test_deleted_version_without_manifest_is_a_warning(world, tmp_path):
-    run = run_tap(world.config(include_deleted_versions=True, organizations=["acme"], users=[]), tmp_path)
+    proxy, _ = start_proxy(world.registry.url)
+    try:
+        run = run_tap(world.config(include_deleted_versions=True, organizations=["acme"], users=[],
+                                   registry_url=proxy.url), tmp_path)
+    finally:
+        proxy.stop()
     assert run.returncode == 0, run.stderr[-3000:]
     worker = world.dataset.find("acme", "worker")
     gone = next(v for v in worker.versions if v.state == "deleted")
     assert gone.id in {r["id"] for r in run.records("package_versions")}
+    # The registry was asked, answered 404, and that is a final answer: a warning, no record.
+    asked = [e for e in proxy.log if e["path"].endswith(f"/manifests/{gone.digest}")]
+    assert asked and {e["status"] for e in asked} == {404}
+    assert any("no longer in the registry" in line and gone.digest in line for line in run.stderr.splitlines())
     assert gone.digest not in {r["digest"] for r in run.records("manifests")}
-    assert gone.digest not in {r["digest"] for r in run.records("tags")}
+    assert {r["deleted_at"] is not None for r in run.records("tags") if r["digest"] == gone.digest} == {True}
+    assert run.final_state["bookmarks"]["package_versions"]["partitions"], "the package was committed"

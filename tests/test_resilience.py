@@ -137,7 +137,7 @@ def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_
             elif message["type"] == "STATE":
                 state = message["value"]
             lines += 1
-            if attempt < 3 and lines == kill_after * (attempt + 1):
+            if attempt < 3 and lines == kill_after:
                 proc.send_signal(signal.SIGKILL)
                 killed = True
                 kills += 1

@@ -22,7 +22,8 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 @dataclass
 class Faults:
-    error_rate: float = 0.0  # share of requests answered 502
+    error_rate: float = 0.0  # share of requests answered `error_status`
+    error_status: str = "502"
     drop_rate: float = 0.0  # share of requests whose connection is closed with no answer
     slow_rate: float = 0.0  # share of requests delayed by `slow_seconds`
     slow_seconds: float = 0.2
@@ -53,7 +54,7 @@ class Faults:
                 return self._count(self.scripted.pop(0))
             roll = self.rng.random()
             if roll < self.error_rate:
-                return self._count("502")
+                return self._count(self.error_status)
             if roll < self.error_rate + self.drop_rate:
                 return self._count("drop")
             if roll < self.error_rate + self.drop_rate + self.slow_rate:
@@ -78,6 +79,9 @@ def make_handler(target: str, faults: Faults) -> type[QuietHandler]:
                 return
             if fault == "502":
                 self.send_body(502, b"<html>502 Bad Gateway</html>", content_type="text/html")
+                return
+            if fault is not None and fault.isdigit():  # any other status, with GitHub's error body
+                self.send_body(int(fault), b'{"message":"Not Found","status":"%s"}' % fault.encode())
                 return
             if fault == "primary":
                 reset = str(int(time.time()) + faults.limit_wait)

@@ -1,0 +1,72 @@
+"""Plain data handed between the listing, the registry work and the streams. Imports nothing of the tap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from tap_ghcr.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FetchJob:
+    """One top-level manifest to read: a version's digest (or an image tag's), with what points at it."""
+
+    digest: str
+    tags: tuple[str, ...] = ()
+    #: A deleted version's manifest may be gone: a 404 is then a final answer, not a failure.
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An `images` entry: `[host/]owner/name` split into its parts."""
+
+    base_url: str
+    owner: str
+    name: str
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+def parse_image(entry: str, registry_url: str) -> ImageRef:
+    """`owner/name`, `ghcr.io/owner/name`, or `localhost:5000/owner/name`."""
+    value = entry.strip().strip("/")
+    if "://" in value:
+        raise ConfigError(f"`images` entry {entry!r}: give `[host/]owner/name`, not a URL")
+    if "@" in value or (":" in value.rsplit("/", 1)[-1]):
+        raise ConfigError(f"`images` entry {entry!r}: give a repository, without tag or digest")
+    parts = value.split("/")
+    base = registry_url.rstrip("/")
+    first = parts[0]
+    if len(parts) > 2 and ("." in first or ":" in first or first == "localhost"):
+        parts = parts[1:]
+        if first != urlsplit(base).netloc:
+            base = f"https://{first}"
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
+    return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
+
+
+@dataclass
+class PackagePlan:
+    """Everything one package's listing decided: the records to emit, the registry work, and the
+    state to commit if (and only if) that work ends in final answers."""
+
+    owner_login: str
+    package_name: str
+    repository: str
+    base_url: str | None
+    version_records: list[dict] = field(default_factory=list)
+    tag_records: list[dict] = field(default_factory=list)
+    jobs: list[FetchJob] = field(default_factory=list)
+    #: The state partition to update, and the values to write into it on commit.
+    partition: dict = field(default_factory=dict)
+    commit: dict = field(default_factory=dict)
+
+    @property
+    def uses_registry(self) -> bool:
+        """Manifests to fetch, or an `images` entry (listed from the registry itself)."""
+        return bool(self.jobs) or self.base_url is not None

@@ -1,0 +1,290 @@
+"""The sync core end to end: nothing lost, nothing invented, whatever the state, the catalog or the network did.
+
+Each test is named after what it proves, and each failed on the round-1 core.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import catalog_selecting, run_tap
+from tests.emulator.dataset import Dataset, PackageBuilder, sample_dataset
+from tests.emulator.proxy import Faults, start_proxy
+
+ALL = ("packages", "package_versions", "tags", "manifests")
+KEYS = {"packages": ("id",), "package_versions": ("id",), "tags": ("owner_login", "package_name", "tag"),
+        "manifests": ("owner_login", "package_name", "digest")}
+
+
+def keys(run, stream):
+    return {tuple(r[k] for k in KEYS[stream]) for r in run.records(stream)}
+
+
+def warehouse(*runs, stream):
+    """What an upserting target holds after loading `runs` in order: the last record of each key."""
+    return {tuple(r[k] for k in KEYS[stream]): r for run in runs for r in run.records(stream)}
+
+
+def ok(run):
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def partition(state, stream, owner, name):
+    parts = state["bookmarks"][stream]["partitions"]
+    return next(p for p in parts if p["context"] == {"owner_login": owner, "package_name": name})
+
+
+def manifest_gets(log):
+    return [e for e in log if e["method"] == "GET" and "/manifests/" in e["path"]]
+
+
+# 1. Conditional requests only where the state proves the rows were emitted -------------------------
+
+
+@pytest.mark.parametrize("first", [{"manifests"}, {"tags"}, {"packages"}])
+def test_state_of_a_narrower_selection_hides_nothing_from_a_wider_one(world, tmp_path, first):
+    config = world.config()
+    full = ok(run_tap(config, tmp_path))
+    narrow = ok(run_tap(config, tmp_path, catalog=catalog_selecting(config, tmp_path, first)))
+    wide = ok(run_tap(config, tmp_path, state=narrow.final_state))
+    for stream in ALL:
+        assert keys(narrow, stream) | keys(wide, stream) == keys(full, stream), stream
+        if stream not in first:
+            assert keys(wide, stream) == keys(full, stream), stream
+    again = ok(run_tap(config, tmp_path, state=wide.final_state))
+    assert sum(len(again.records(s)) for s in ALL) == 0, "and the state after it is cheap again"
+
+
+def test_wider_package_patterns_emit_the_newly_matched_packages(world, tmp_path):
+    full = ok(run_tap(world.config(), tmp_path))
+    narrow = ok(run_tap(world.config(package_patterns=["web"]), tmp_path))
+    assert {r["name"] for r in narrow.records("packages")} == {"web"}
+    wide = ok(run_tap(world.config(), tmp_path, state=narrow.final_state))
+    for stream in ALL:
+        assert keys(wide, stream) >= keys(full, stream) - keys(narrow, stream), stream
+    assert keys(wide, "packages") == keys(full, "packages")
+
+
+def test_an_earlier_start_date_backfills_what_a_late_one_left_out(world, tmp_path):
+    full = ok(run_tap(world.config(), tmp_path))
+    late = ok(run_tap(world.config(start_date="2030-01-01T00:00:00Z"), tmp_path))
+    assert not late.records("package_versions")
+    earlier = ok(run_tap(world.config(start_date="2020-01-01T00:00:00Z"), tmp_path, state=late.final_state))
+    for stream in ("package_versions", "tags", "manifests"):
+        assert keys(earlier, stream) == keys(full, stream), stream
+
+
+@pytest.mark.parametrize("edit", ["remove", "rewind"])
+def test_a_bookmark_removed_or_rewound_by_hand_is_honoured(world, tmp_path, edit):
+    config = world.config()
+    full = ok(run_tap(config, tmp_path))
+    state = json.loads(json.dumps(full.final_state))
+    web = partition(state, "package_versions", "acme", "web")
+    if edit == "remove":
+        del web["replication_key_value"]
+    else:
+        web["replication_key_value"] = "2000-01-01T00:00:00+00:00"
+        web["bookmark_ids"] = []
+    again = ok(run_tap(config, tmp_path, state=state))
+    web_versions = {v.id for v in world.dataset.find("acme", "web").versions if v.state == "active"}
+    assert {r["id"] for r in again.records("package_versions")} == web_versions
+    web_manifests = {k for k in keys(full, "manifests") if k[1] == "web"}
+    assert keys(again, "manifests") == web_manifests, "rewound: the manifests are backfilled too"
+
+
+# 2. A registry failure is never committed ------------------------------------------------------------
+
+
+def test_a_manifest_failing_after_retries_is_fetched_by_the_next_sync(world, tmp_path):
+    web = world.dataset.find("acme", "web")
+    victim = next(d for d, p in web.manifests.items() if p.expected["kind"] == "image")
+    full = ok(run_tap(world.config(), tmp_path))
+    faults = Faults(error_rate=1.0, only_paths=lambda path: victim in path)
+    proxy, _ = start_proxy(world.registry.url, faults)
+    try:
+        failed = run_tap(world.config(registry_url=proxy.url), tmp_path)
+    finally:
+        proxy.stop()
+    assert failed.returncode == 0, "other packages completed: a warning, not a failed run"
+    assert "incomplete" in failed.stderr and "acme/web" in failed.stderr
+    assert not [r for r in failed.records("manifests") if r["package_name"] == "web"], "nothing half-known emitted"
+    healthy_proxy, _ = start_proxy(world.registry.url)
+    try:
+        healthy = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=failed.final_state))
+        for stream in ALL:
+            assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
+        before = len(healthy_proxy.log)
+        third = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=healthy.final_state))
+        assert len(healthy_proxy.log) == before, "after the healthy sync, nothing is left to fetch"
+        assert sum(len(third.records(s)) for s in ALL) == 0
+    finally:
+        healthy_proxy.stop()
+
+
+@pytest.mark.parametrize("where", ["/blobs/", "/tags/list"])
+def test_a_failing_blob_or_tags_list_is_retried_by_the_next_sync(world, tmp_path, where):
+    images_only = {"organizations": [], "users": [], "images": ["acme/tools/api", "acme/web"]}
+    config = world.config(**images_only) if where == "/tags/list" else world.config()
+    full = ok(run_tap(config, tmp_path))
+    proxy, faults = start_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: where in path))
+    try:
+        failed = run_tap({**config, "registry_url": proxy.url}, tmp_path)
+    finally:
+        proxy.stop()
+    assert faults.injected.get("502"), "the fault was really injected"
+    assert failed.returncode == 1 and "every package" in failed.stderr, "every package needed that path"
+    healthy = ok(run_tap(config, tmp_path, state=failed.final_state))
+    for stream in ALL:
+        assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
+
+
+def test_a_registry_failing_for_every_package_fails_the_run(world, tmp_path):
+    proxy, _ = start_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: "/manifests/" in path))
+    try:
+        run = run_tap(world.config(registry_url=proxy.url), tmp_path)
+    finally:
+        proxy.stop()
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert len(errors) == 1 and "every package" in errors[0]
+    assert run.stderr.rstrip().splitlines()[-1] == errors[0], "nothing logged after the error line"
+    assert not run.final_state["bookmarks"].get("package_versions", {}).get("partitions") or all(
+        "replication_key_value" not in p for p in run.final_state["bookmarks"]["package_versions"]["partitions"])
+
+
+# 3. A 404 in the middle of a listing ------------------------------------------------------------------
+
+
+def many_versions() -> Dataset:
+    ds = Dataset()
+    ds.tokens["ghp_many00000000000000000000000000000000"] = "octo"
+    pkg = ds.package("bigorg", "many")
+    for n in range(250):
+        pkg.image(tags=[f"v{n}"] if n % 10 == 0 else [], layers=1)
+    return ds
+
+
+@pytest.mark.parametrize("times", [1, 50])
+def test_a_404_mid_listing_never_becomes_a_bookmark(fresh_world, tmp_path, times):
+    world = fresh_world(many_versions(), registry=False)
+    config = world.config()
+    catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions"})
+    page2 = Faults(error_rate=1.0, error_status="404",
+                   only_paths=lambda p: "/many/versions" in p and "state=active" in p and "page=2" in p)
+    proxy, faults = start_proxy(world.github.url, page2)
+    try:
+        if times == 1:
+            faults.error_rate, faults.scripted = 0.0, ["404"]
+        first = ok(run_tap({**config, "api_url": proxy.url}, tmp_path, catalog=catalog))
+    finally:
+        proxy.stop()
+    assert faults.injected.get("404")
+    ids = {r["id"] for r in first.records("package_versions")}
+    if times == 1:
+        assert len(ids) == 250, "a transient 404 is retried"
+        return
+    assert "vanished" in first.stderr
+    second = ok(run_tap(config, tmp_path, state=first.final_state, catalog=catalog))
+    assert ids | {r["id"] for r in second.records("package_versions")} == {v.id for v in
+                                                                            world.dataset.packages[0].versions}
+
+
+# 4. Deletions at the same second --------------------------------------------------------------------
+
+
+def test_two_deletions_in_the_same_second_are_both_emitted(fresh_world, tmp_path):
+    world = fresh_world(registry=False)
+    config = world.config(include_deleted_versions=True)
+    catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions", "tags"})
+    first = ok(run_tap(config, tmp_path, catalog=catalog))
+    web = world.dataset.find("acme", "web")
+    a, b = [v for v in web.versions if v.state == "active"][:2]
+    stamp = "2025-06-01T00:00:00Z"
+    a.deleted_at = a.updated_at = stamp
+    second = ok(run_tap(config, tmp_path, state=first.final_state, catalog=catalog))
+    assert a.id in {r["id"] for r in second.records("package_versions")}
+    b.deleted_at = b.updated_at = stamp  # GitHub lists it late, at the second already bookmarked
+    third = ok(run_tap(config, tmp_path, state=second.final_state, catalog=catalog))
+    assert b.id in {r["id"] for r in third.records("package_versions")}
+    assert a.id not in {r["id"] for r in third.records("package_versions")}
+
+
+# 5. Records are a function of the registry, not of the batch ------------------------------------------
+
+
+def test_tagging_a_platform_image_later_refetches_and_reemits_nothing_of_its_manifests(fresh_world, tmp_path):
+    world = fresh_world()
+    full = ok(run_tap(world.config(), tmp_path))
+    web = world.dataset.find("acme", "web")
+    child = next(d for d, p in web.manifests.items() if p.expected["kind"] == "image" and p.expected["index_digest"])
+    builder = PackageBuilder(world.dataset, web)
+    builder.retag("amd64-only", child)
+    v10 = next(v for v in web.versions if "v1.0" in v.tags)
+    builder.retag("latest", v10.digest)  # the old index loses `latest`
+    world.push(web)
+    proxy, _ = start_proxy(world.registry.url)
+    try:
+        second = ok(run_tap(world.config(registry_url=proxy.url), tmp_path, state=full.final_state))
+    finally:
+        proxy.stop()
+    assert child in {r["digest"] for r in second.records("package_versions")}
+    assert manifest_gets(proxy.log) == [], "manifests are immutable by digest: none fetched again"
+    assert not second.records("manifests"), "no record without its index's fields"
+    tags = {r["tag"]: r["digest"] for r in second.records("tags")}
+    assert tags["amd64-only"] == child and tags["latest"] == v10.digest
+
+
+# 6. Replication metadata and ACTIVATE_VERSION ---------------------------------------------------------
+
+
+def test_every_stream_declares_incremental_and_no_version_message_is_sent(world, tmp_path):
+    config = world.config()
+    catalog = json.loads(run_tap(config, tmp_path, args=["--discover"]).stdout)
+    for entry in catalog["streams"]:
+        top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
+        assert top.get("forced-replication-method", "INCREMENTAL") == "INCREMENTAL", entry["tap_stream_id"]
+        assert entry["tap_stream_id"] in ("tags", "manifests") or top["valid-replication-keys"] == ["updated_at"]
+    about = json.loads(run_tap(config, tmp_path, args=["--about", "--format=json"]).stdout)
+    assert "activate-version" not in about["capabilities"]
+    run = ok(run_tap({**config, "emit_activate_version_messages": True}, tmp_path))
+    assert not [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
+    again = ok(run_tap({**config, "emit_activate_version_messages": True}, tmp_path, state=run.final_state))
+    assert not [m for m in again.messages if m["type"] == "ACTIVATE_VERSION"]
+
+
+# 7. An image that is also a package ---------------------------------------------------------------------
+
+
+def test_an_image_also_listed_as_a_package_is_read_once_from_rest(world, tmp_path):
+    run = ok(run_tap(world.config(images=["acme/web", "ACME/tools/api"]), tmp_path))
+    for stream in ("tags", "manifests"):
+        records = run.records(stream)
+        assert len(records) == len(keys(run, stream)), f"duplicate keys in {stream}"
+    assert all(r["version_id"] is not None for r in run.records("tags") if r["package_name"] in ("web", "tools/api"))
+
+
+# 8. Deletions in each mode ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("include_deleted", [False, True])
+def test_a_deleted_version_retracts_its_tags_in_both_modes(fresh_world, tmp_path, include_deleted):
+    world = fresh_world(sample_dataset())
+    config = world.config(include_deleted_versions=include_deleted)
+    first = ok(run_tap(config, tmp_path))
+    web = world.dataset.find("acme", "web")
+    victim = next(v for v in web.versions if "v1.0" in v.tags)
+    PackageBuilder(world.dataset, web).delete_version(victim.digest)
+    world.push(web)
+    second = ok(run_tap(config, tmp_path, state=first.final_state))
+    tags = {r["tag"]: r for r in second.records("tags")}
+    assert tags["v1.0"]["deleted_at"] is not None and tags["v1.0"]["digest"] == victim.digest
+    versions = {r["id"]: r for r in second.records("package_versions")}
+    if include_deleted:
+        assert versions[victim.id]["deleted_at"] is not None
+    else:
+        assert victim.id not in versions
+    third = ok(run_tap(config, tmp_path, state=second.final_state))
+    assert not third.records("tags"), "a retraction is emitted once"
