@@ -219,6 +219,12 @@ class TagsStream(RegistryChildStream):
     ).to_dict()
 
 
+def free_map(description: str) -> dict:
+    """A string-to-string object with no declared properties: the SDK's flattener keeps it as one JSON string
+    column (with an empty `properties` it would drop the column and spread the keys as `labels__*`)."""
+    return {"type": ["object", "null"], "additionalProperties": {"type": ["string"]}, "description": description}
+
+
 LAYER = th.ObjectType(
     th.Property("digest", th.StringType),
     th.Property("media_type", th.StringType),
@@ -251,6 +257,6 @@ class ManifestsStream(RegistryChildStream):
         th.Property("layers", th.ArrayType(LAYER)),
         th.Property("total_size", th.IntegerType),
         th.Property("image_created", DATETIME),
-        th.Property("labels", th.ObjectType(additional_properties=th.StringType)),
-        th.Property("annotations", th.ObjectType(additional_properties=th.StringType)),
     ).to_dict()
+    schema["properties"]["labels"] = free_map("The image config's `config.Labels`.")
+    schema["properties"]["annotations"] = free_map("The manifest's own annotations.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import signal
+import sys
 import typing as t
 from functools import cached_property
 
@@ -17,13 +18,18 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError, RegistryConnectionError
 from tap_ghcr.inventory import RegistryFetcher
+from tap_ghcr.logs import quiet_sdk
 from tap_ghcr.models import ImageRef, parse_image
 from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
 from tap_ghcr.registry import RegistryError, RegistryUnreachableError
 from tap_ghcr.sync import SyncCore
 
+quiet_sdk("tap-ghcr", [])  # before the SDK's first lines, logged while the tap is built
+
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 SETTINGS = th.PropertiesList(
@@ -124,13 +130,6 @@ SETTINGS = th.PropertiesList(
         description="Longest wait, in seconds, for a rate-limit reset before failing.",
     ),
 )
-
-
-class DropSDKCrashNoise(logging.Filter):
-    """The SDK logs 'An unhandled error occurred' before a handled user error surfaces as one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("An unhandled error occurred while syncing")
 
 
 class TapGHCR(Tap):
@@ -263,6 +262,21 @@ class TapGHCR(Tap):
         """The whole sync, entered from the SDK's sync of the top stream (see `PackagesStream.get_records`)."""
         SyncCore(self, lambda: self.fetcher).run(self.owners(), list(self.images.values()))
 
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT / SIGTERM: the last committed state, one error line, exit 128 + signal, at once.
+
+        The state holds only committed packages, so writing it now loses and invents nothing.
+        Registry workers may sit in a network read or a retry wait; waiting for them made exit
+        take longer than an orchestrator's grace period, so the process ends without them.
+        """
+        del frame
+        self.state_writer.write_state(self.state)
+        name = signal.Signals(signum).name
+        sys.stdout.flush()
+        print(f"tap-ghcr: error: interrupted by {name}; the state of every completed package was written",
+              file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
     def sync_all(self) -> None:
         """The SDK's sync, then a summary; the state written at the end (also after an error) holds only
         what `SyncCore` committed."""
@@ -282,6 +296,5 @@ class TapGHCR(Tap):
             streams.TagsStream(self),
             streams.ManifestsStream(self),
         ]
-        for stream in found:  # a logger's filters do not see its children's records
-            stream.logger.addFilter(DropSDKCrashNoise())
+        quiet_sdk(self.name, [stream.name for stream in found])
         return found
