@@ -154,3 +154,36 @@ def write_spdx_statement(out: io.RawIOBase | io.BufferedIOBase, target_bytes: in
         count += 1
     out.write(b"]}}")
     return count
+
+
+def ref_for(
+    envelope: str = "none",
+    *,
+    media_type: str = "application/vnd.in-toto+json",
+    subject: str | None = "sha256:" + "0" * 64,
+    kind: str | None = None,
+    predicate_type: str | None = None,
+    source: str = "buildx",
+    digest: str = "sha256:" + "d" * 64,
+    size: int | None = 100,
+    **extra: object,
+):
+    """A DocumentRef as describe_documents would make it (for reader tests)."""
+    from tap_ghcr.attestations import DocumentRef
+
+    return DocumentRef(
+        owner_login="octo",
+        package_name="app",
+        digest=digest,
+        media_type=media_type,
+        size=size,
+        manifest_digest="sha256:" + "m" * 64,
+        layer_index=0,
+        subject_digest=subject,
+        source=source,
+        kind=kind,
+        predicate_type=predicate_type,
+        envelope=envelope,
+        signed=envelope != "none",
+        **extra,
+    )
