@@ -187,3 +187,17 @@ def ref_for(
         signed=envelope != "none",
         **extra,
     )
+
+
+def wrap_base64(source: Path, target: Path, *, bundle: bool = False) -> None:
+    """Write `source` as the base64 payload of a DSSE envelope (or of a sigstore bundle's), chunk by chunk."""
+    with source.open("rb") as src, target.open("wb") as out:
+        if bundle:
+            out.write(b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": ')
+            out.write(b'{"tlogEntries": [{"logIndex": "1", "integratedTime": "1700000000"}]}, "dsseEnvelope": ')
+        out.write(b'{"payloadType": "application/vnd.in-toto+json", "payload": "')
+        while chunk := src.read(3 * 65536):
+            out.write(base64.b64encode(chunk))
+        out.write(b'", "signatures": [{"sig": "MEUCIQ=="}]}')
+        if bundle:
+            out.write(b"}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.attestations_support import write_spdx_statement
+from tests.attestations_support import wrap_base64, write_spdx_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -74,3 +74,24 @@ def test_spdx_statement_peak_rss_does_not_grow_with_size(sboms: dict[str, tuple[
     print(f"\nSPDX statement 4 MiB: {small}\nSPDX statement 40 MiB: {large}")
     assert large["peak_kib"] < 200 * 1024
     assert large["peak_kib"] - small["peak_kib"] < 5 * 1024  # a few MB at most, for 10x the SBOM
+
+
+def test_dsse_and_bundle_wrapped_sbom_peak_rss_does_not_grow_with_size(
+    sboms: dict[str, tuple[Path, int]], tmp_path: Path
+) -> None:
+    """The base64 payload is diverted into a temp file as it is read: never one string in memory."""
+    (small_path, small_count), (large_path, large_count) = sboms["small"], sboms["large"]
+    small_dsse, large_dsse, large_bundle = tmp_path / "s.dsse", tmp_path / "l.dsse", tmp_path / "l.bundle"
+    wrap_base64(small_path, small_dsse)
+    wrap_base64(large_path, large_dsse)
+    wrap_base64(large_path, large_bundle, bundle=True)
+    assert large_dsse.stat().st_size > 53 * MIB
+    dsse_type = "application/vnd.dsse.envelope.v1+json"
+    small = measure(small_dsse, "dsse", dsse_type)
+    large = measure(large_dsse, "dsse", dsse_type)
+    bundle = measure(large_bundle, "sigstore-bundle", "application/vnd.dev.sigstore.bundle.v0.3+json")
+    print(f"\nDSSE 4 MiB: {small}\nDSSE 40 MiB: {large}\nbundle 40 MiB: {bundle}")
+    assert small["count"] == small_count and large["count"] == bundle["count"] == large_count
+    assert max(large["peak_kib"], bundle["peak_kib"]) < 200 * 1024
+    assert large["peak_kib"] - small["peak_kib"] < 5 * 1024
+    assert bundle["peak_kib"] - small["peak_kib"] < 5 * 1024

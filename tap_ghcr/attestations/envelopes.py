@@ -1,12 +1,10 @@
 """Signed envelopes: DSSE, sigstore bundles (v0.1-v0.3), notation JWS.
 
-Each reader walks the envelope's parse events once. The DSSE `payload` is
-the one value held whole: ijson hands it over as one string (base64 text,
-4/3 of the payload; yajl buffers the token while lexing it too), which is
-decoded chunk by chunk into a spooled temp file and dropped, and the
-statement inside is then streamed from that file. So a DSSE-wrapped SBOM
-costs about 2-3x its base64 size transiently; a bare statement (buildx)
-costs a constant.
+Each reader walks the envelope once. The DSSE `payload` (base64, possibly a
+whole SBOM) never becomes one string: a `Diverter` hands ijson the envelope
+with that string read as `""` and feeds its text, chunk by chunk, to a
+base64 decoder writing a spooled temp file (in memory up to 1 MiB, then on
+disk); the statement inside is then streamed from that file like a bare one.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import certificates, cosign
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Subtrees, b64decode_small, b64decode_to_file, events
+from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, b64decode_small, events
 from tap_ghcr.attestations.media import INTOTO, SIGSTORE_BUNDLE
 
 DSSE_PAYLOAD_TYPES = frozenset({INTOTO, "application/vnd.in-toto.statement+json"})
@@ -40,27 +38,29 @@ class Opened:
             self.payload = None
 
 
-def _decode_payload(prefix: str, stream: t.Iterable[tuple[str, str, t.Any]], trees: Subtrees, what: str) -> Opened:
-    opened = Opened()
+def _divert_payload(fileobj: t.BinaryIO, path: tuple[str, ...], trees: Subtrees, what: str) -> Opened:
+    """One pass: the small values into `trees`, the base64 payload at `path` decoded into a temp file."""
+    sink = Base64Sink(f"{what} payload")
+    fileobj.seek(0)
+    diverter = Diverter(fileobj, path, sink.write)
     try:
-        for p, event, value in stream:
-            if p == prefix and event == "string":
-                if opened.payload is not None:
-                    raise MalformedDocument(f"{what} has two payloads")
-                opened.payload = b64decode_to_file(value, f"{what} payload")
-                del value
-            else:
-                trees.feed(p, event, value)
+        for prefix, event, value in events(diverter, what, rewind=False):
+            trees.feed(prefix, event, value)
+        if diverter.found > 1:
+            raise MalformedDocument(f"{what} has {diverter.found} payloads")
+        return Opened(payload=sink.finish() if diverter.found else None)
     except BaseException:
-        opened.close()
+        sink.close()
         raise
-    return opened
+    finally:
+        if not diverter.found:
+            sink.close()
 
 
 def open_dsse(fileobj: t.BinaryIO, what: str) -> Opened:
     """A DSSE envelope `{payloadType, payload, signatures}`: its statement in a temp file."""
     trees = Subtrees(("payloadType",))
-    opened = _decode_payload("payload", events(fileobj, what), trees, what)
+    opened = _divert_payload(fileobj, ("payload",), trees, what)
     opened.payload_type = trees.get("payloadType")
     _check_payload(opened, what)
     return opened
@@ -102,7 +102,7 @@ def open_bundle(fileobj: t.BinaryIO, what: str) -> Opened:
     """A sigstore bundle: signer from `verificationMaterial`, tlog time and index, DSSE payload if any."""
     roots = ("mediaType", "verificationMaterial", "dsseEnvelope.payloadType", "messageSignature")
     trees = Subtrees(roots, skip=("verificationMaterial.tlogEntries.item.inclusionProof",))
-    opened = _decode_payload("dsseEnvelope.payload", events(fileobj, what), trees, what)
+    opened = _divert_payload(fileobj, ("dsseEnvelope", "payload"), trees, what)
     try:
         media_type = trees.get("mediaType")
         if not isinstance(media_type, str) or not media_type.startswith(SIGSTORE_BUNDLE):
