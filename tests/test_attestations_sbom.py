@@ -268,3 +268,21 @@ def test_helpers() -> None:
         "purl_name": "libc++",
     }
     assert purl_parts("not a purl") == {"purl_type": None, "purl_namespace": None, "purl_name": None}
+
+
+def test_statement_whose_first_key_is_not_in_toto_and_bare_spdx() -> None:
+    predicate = {"spdxVersion": "SPDX-2.3", "packages": [spdx_package(1), spdx_package(2)]}
+    doc = {"comment": "first", **statement("https://spdx.dev/Document", predicate, "0" * 64)}
+    record, packages, _ = read(doc)
+    assert (record["statement_type"], record["sbom_package_count"], len(packages)) == (
+        "https://in-toto.io/Statement/v1",
+        2,
+        2,
+    )
+    record, packages, _ = read({"SPDXID": "SPDXRef-DOCUMENT", **predicate}, media_type="application/spdx+json")
+    assert (record["statement_type"], record["kind"], record["sbom_package_count"], len(packages)) == (
+        None,
+        "sbom",
+        2,
+        2,
+    )

@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 import typing as t
 
+import ijson
 from packageurl import PackageURL
 
-from tap_ghcr.attestations.jsonstream import Event, stream_objects
+from tap_ghcr.attestations.errors import MalformedDocument
+from tap_ghcr.attestations.jsonstream import events, stream_objects
 
 PACKAGE_FIELDS = (
     "package_ref",
@@ -203,13 +205,24 @@ def cyclonedx_component(comp: dict) -> dict[str, t.Any]:
     }
 
 
-def package_fields(stream: t.Iterable[Event], base: str, sbom_format: str) -> t.Iterator[dict[str, t.Any]]:
-    """The package fields of every package of the SBOM at `base`, one at a time."""
+def package_fields(
+    fileobj: t.BinaryIO, base: str, sbom_format: str, what: str = "SBOM"
+) -> t.Iterator[dict[str, t.Any]]:
+    """The package fields of every package of the SBOM at `base`, one at a time (a fresh pass over the file).
+
+    SPDX packages are flat: ijson's C item builder yields them one by one.
+    CycloneDX components nest: `stream_objects` builds each without its children.
+    """
     if sbom_format == "spdx":
-        target = f"{base}packages.item"
-        for pkg in stream_objects(stream, lambda prefix: prefix == target):
-            yield spdx_package(pkg)
+        fileobj.seek(0)
+        try:
+            for pkg in ijson.items(fileobj, f"{base}packages.item", use_float=True):
+                if isinstance(pkg, dict):
+                    yield spdx_package(pkg)
+        except ijson.JSONError as exc:
+            raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
     elif sbom_format == "cyclonedx":
         pattern = _component_pattern(base)
-        for comp in stream_objects(stream, lambda prefix: bool(pattern.match(prefix)), nested_key="components"):
+        match = lambda prefix: bool(pattern.match(prefix))  # noqa: E731
+        for comp in stream_objects(events(fileobj, what), match, nested_key="components"):
             yield cyclonedx_component(comp)

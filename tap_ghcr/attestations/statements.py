@@ -18,6 +18,8 @@ from tap_ghcr.attestations.jsonstream import Subtrees, collect, events
 from tap_ghcr.attestations.media import kind_for_predicate
 from tap_ghcr.attestations.sbom import SbomScan, package_fields
 
+_STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
+
 
 @dataclass
 class Statement:
@@ -47,20 +49,38 @@ def _subject_digests(subjects: t.Any) -> list[str]:
     return found
 
 
-def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Statement:
-    """Read a statement's header, SBOM summary and (for provenance) its predicate from a seekable file."""
+def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple[set[str], Subtrees, SbomScan]:
+    """Top-level keys, statement header and SBOM summary in one walk over the events.
+
+    Unless told (`statement`), the first top-level key says whether this is a
+    statement (`_type`, `subject`, `predicateType`, `predicate`) or a bare SBOM.
+    """
     header = Subtrees(("_type", "predicateType", "subject"))
     top_keys: set[str] = set()
-    bare, wrapped = SbomScan(""), SbomScan("predicate.")
+    scan: SbomScan | None = None if statement is None else SbomScan("predicate." if statement else "")
     for prefix, event, value in events(fileobj, what):
-        if prefix == "" and event == "map_key":
-            top_keys.add(value)
-        elif prefix == "" and event != "start_map" and event != "end_map":
-            raise MalformedDocument(f"{what} is not a JSON object")
-        header.feed(prefix, event, value)
-        bare.feed(prefix, event, value)
-        wrapped.feed(prefix, event, value)
-    if "predicate" in top_keys or "_type" in top_keys:
+        if prefix == "":
+            if event == "map_key":
+                top_keys.add(value)
+                if scan is None:
+                    scan = SbomScan("predicate." if value in _STATEMENT_KEYS else "")
+            elif event != "start_map" and event != "end_map":
+                raise MalformedDocument(f"{what} is not a JSON object")
+            continue
+        if scan is not None:
+            if scan.base:
+                header.feed(prefix, event, value)
+            scan.feed(prefix, event, value)
+    return top_keys, header, scan or SbomScan("")
+
+
+def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Statement:
+    """Read a statement's header, SBOM summary and (for provenance) its predicate from a seekable file."""
+    top_keys, header, scan = _first_pass(fileobj, what, None)
+    is_statement = "predicate" in top_keys or "_type" in top_keys
+    if is_statement and not scan.base:  # a statement whose first key is not an in-toto one: walk it again
+        top_keys, header, scan = _first_pass(fileobj, what, True)
+    if is_statement:
         statement_type, predicate_type = header.get("_type"), header.get("predicateType")
         if not isinstance(statement_type, str) or not isinstance(predicate_type, str) or not predicate_type:
             raise MalformedDocument(f"{what} has no `_type` or `predicateType`")
@@ -69,9 +89,8 @@ def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Stat
         result = Statement(
             statement_type, predicate_type, _subject_digests(header.get("subject")), kind_for_predicate(predicate_type)
         )
-        scan = wrapped
-    elif bare.format:  # a plain SBOM artifact: the document is the SBOM itself
-        result, scan = Statement(None, None, [], "sbom"), bare
+    elif scan.format:  # a plain SBOM artifact: the document is the SBOM itself
+        result = Statement(None, None, [], "sbom")
     else:
         raise MalformedDocument(f"{what} is neither an in-toto statement nor an SPDX or CycloneDX document")
     if result.kind == "sbom":
@@ -93,4 +112,4 @@ def statement_packages(fileobj: t.BinaryIO, statement: Statement, what: str = "S
     """The package fields of a statement's SBOM, one at a time (a fresh pass over the file)."""
     if statement.sbom_base is None or statement.sbom_format is None:
         return iter(())
-    return package_fields(events(fileobj, what), statement.sbom_base, statement.sbom_format)
+    return package_fields(fileobj, statement.sbom_base, statement.sbom_format, what)
