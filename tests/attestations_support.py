@@ -201,3 +201,25 @@ def wrap_base64(source: Path, target: Path, *, bundle: bool = False) -> None:
         out.write(b'", "signatures": [{"sig": "MEUCIQ=="}]}')
         if bundle:
             out.write(b"}")
+
+
+def write_cyclonedx_statement(out: io.RawIOBase | io.BufferedIOBase, target_bytes: int) -> int:
+    """Write a CycloneDX 1.6 statement of about `target_bytes`: components with nested ones; return the count."""
+    out.write(
+        b'{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://cyclonedx.org/bom", "subject": [],'
+    )
+    out.write(b' "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [')
+    written, count, i = 0, 0, 0
+    while written < target_bytes:
+        children = [
+            {"type": "library", "bom-ref": f"c{i}.{j}", "name": f"child-{i}-{j}", "purl": f"pkg:npm/child-{i}-{j}@1"}
+            for j in range(2)
+        ]
+        node = {"type": "application", "bom-ref": f"c{i}", "name": f"app-{i}", "version": "1", "components": children}
+        chunk = (b"," if i else b"") + json.dumps(node).encode()
+        out.write(chunk)
+        written += len(chunk)
+        count += 3
+        i += 1
+    out.write(b"]}}")
+    return count

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.attestations_support import wrap_base64, write_spdx_statement
+from tests.attestations_support import wrap_base64, write_cyclonedx_statement, write_spdx_statement
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB and /proc are Linux's")
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -95,3 +97,14 @@ def test_dsse_and_bundle_wrapped_sbom_peak_rss_does_not_grow_with_size(
     assert max(large["peak_kib"], bundle["peak_kib"]) < 200 * 1024
     assert large["peak_kib"] - small["peak_kib"] < 5 * 1024
     assert bundle["peak_kib"] - small["peak_kib"] < 5 * 1024
+
+
+def test_nested_cyclonedx_peak_rss_does_not_grow_with_size(sboms: dict[str, tuple[Path, int]], tmp_path: Path) -> None:
+    small_path, _ = sboms["small"]
+    large = tmp_path / "cyclonedx.json"
+    with large.open("wb") as out:
+        count = write_cyclonedx_statement(out, 16 * MIB)
+    baseline, measured = measure(small_path), measure(large)
+    print(f"\nCycloneDX 16 MiB: {measured}")
+    assert (measured["count"], measured["declared"]) == (count, count)
+    assert measured["peak_kib"] - baseline["peak_kib"] < 5 * 1024
