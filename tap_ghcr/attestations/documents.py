@@ -117,7 +117,7 @@ def _subject(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]
     return None
 
 
-def _accepts(source: str, envelope: str, media_type: str) -> bool:
+def _accepts(source: str, media_type: str) -> bool:
     if source == "buildx":  # BuildKit: "unknown mediaTypes should be ignored"
         return media_type == INTOTO
     if source == "cosign":
@@ -160,7 +160,7 @@ def describe_documents(
             continue
         layer_type = layer.get("mediaType") or ""
         envelope = envelope_for(layer_type, notation=notation)
-        if envelope is None or not _accepts(source, envelope, layer_type):
+        if envelope is None or not _accepts(source, layer_type):
             continue
         layer_annotations = layer.get("annotations") or {}
         predicate_type = next((layer_annotations[k] for k in LAYER_PREDICATE_TYPE if layer_annotations.get(k)), None)
