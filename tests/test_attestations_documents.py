@@ -367,3 +367,16 @@ def test_envelope_for() -> None:
     assert envelope_for("application/jose+json", notation=True) == "notation"
     assert envelope_for("application/cose", notation=True) == "notation"
     assert envelope_for("application/vnd.oci.image.layer.v1.tar+gzip") is None
+
+
+def test_cosign_bundle_annotation_odd_values() -> None:
+    from tap_ghcr.attestations.cosign import annotation_fields
+
+    fields, warnings = annotation_fields(
+        {"dev.sigstore.cosign/bundle": json.dumps({"Payload": {"integratedTime": "1e400", "logIndex": "x"}})}, "doc"
+    )
+    assert (fields, warnings) == ({"signed_at": None, "tlog_index": None}, [])
+    fields, _ = annotation_fields(
+        {"dev.sigstore.cosign/bundle": '{"Payload": {"integratedTime": 99999999999999}}'}, "d"
+    )
+    assert fields["signed_at"] is None

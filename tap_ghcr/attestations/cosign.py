@@ -14,10 +14,9 @@ from tap_ghcr.attestations.media import COSIGN_BUNDLE, COSIGN_CERTIFICATE
 def unix_time(value: t.Any) -> str | None:
     """An RFC 3339 UTC time from Unix seconds (int or protobuf-JSON string); None if not a number."""
     try:
-        seconds = int(value)
-    except (TypeError, ValueError):
+        return datetime.fromtimestamp(int(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def as_int(value: t.Any) -> int | None:
