@@ -380,3 +380,15 @@ def test_cosign_bundle_annotation_odd_values() -> None:
         {"dev.sigstore.cosign/bundle": '{"Payload": {"integratedTime": 99999999999999}}'}, "d"
     )
     assert fields["signed_at"] is None
+
+
+def test_malformed_manifest_shapes_give_no_documents_or_skip_fields() -> None:
+    assert describe({"subject": {"digest": "sha256:s"}, "layers": {"not": "a list"}}) == []
+    odd = {
+        "subject": {"digest": "sha256:s"},
+        "annotations": ["not", "a", "dict"],
+        "config": "nope",
+        "layers": [None, {"mediaType": "application/vnd.in-toto+json", "digest": "sha256:y", "annotations": []}],
+    }
+    (ref,) = describe(odd, descriptor={"annotations": "x"})
+    assert (ref.layer_index, ref.source, ref.size, ref.kind) == (1, "referrer", None, None)

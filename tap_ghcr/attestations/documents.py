@@ -95,6 +95,10 @@ class DownloadDecision:
     warning: str | None = None
 
 
+def _dict(value: t.Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
     if descriptor_annotations.get(REFERENCE_TYPE) == "attestation-manifest":
         return "buildx"
@@ -108,7 +112,7 @@ def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str])
 
 
 def _subject(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
-    subject = descriptor_annotations.get(REFERENCE_DIGEST) or (document.get("subject") or {}).get("digest")
+    subject = descriptor_annotations.get(REFERENCE_DIGEST) or _dict(document.get("subject")).get("digest")
     if subject:
         return subject
     for tag in tags:
@@ -146,23 +150,24 @@ def describe_documents(
     tags = tuple(tags)
     if not isinstance(document, dict) or is_index(media_type, document):
         return []
-    desc_annotations = (descriptor or {}).get("annotations") or {}
+    desc_annotations = _dict(_dict(descriptor).get("annotations"))
     source = _source(document, desc_annotations, tags)
     if source is None:
         return []
-    annotations = {**desc_annotations, **(document.get("annotations") or {})}
+    annotations = {**desc_annotations, **_dict(document.get("annotations"))}
     subject = _subject(document, desc_annotations, tags)
-    notation = NOTARY_SIGNATURE in (document.get("artifactType"), (document.get("config") or {}).get("mediaType"))
+    notation = NOTARY_SIGNATURE in (document.get("artifactType"), _dict(document.get("config")).get("mediaType"))
     content = annotations.get(BUNDLE_CONTENT)
     refs = []
-    for index, layer in enumerate(document.get("layers") or []):
+    layers = document.get("layers")
+    for index, layer in enumerate(layers if isinstance(layers, list) else []):
         if not isinstance(layer, dict) or not layer.get("digest"):
             continue
         layer_type = layer.get("mediaType") or ""
         envelope = envelope_for(layer_type, notation=notation)
         if envelope is None or not _accepts(source, layer_type):
             continue
-        layer_annotations = layer.get("annotations") or {}
+        layer_annotations = _dict(layer.get("annotations"))
         predicate_type = next((layer_annotations[k] for k in LAYER_PREDICATE_TYPE if layer_annotations.get(k)), None)
         if envelope == "sigstore-bundle" and not predicate_type and content != "message-signature":
             predicate_type = annotations.get(BUNDLE_PREDICATE_TYPE) or None
