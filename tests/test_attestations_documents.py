@@ -324,9 +324,10 @@ def test_max_document_mb_by_descriptor_size() -> None:
     assert download_decision(default, attestations_selected=True, sbom_packages_selected=False).reason == "too-large"
 
 
-def test_notation_cose_is_not_downloaded() -> None:
+def test_notation_cose_is_downloaded() -> None:
     ref = ref_for("notation", media_type="application/cose", kind="signature")
-    assert download_decision(ref, attestations_selected=True, sbom_packages_selected=True).reason == "unreadable"
+    assert download_decision(ref, attestations_selected=True, sbom_packages_selected=True).reason == "read"
+    assert download_decision(ref, attestations_selected=False, sbom_packages_selected=True).reason == "not-selected"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 
+import cbor2
 import jsonschema
 import pytest
 
@@ -367,10 +368,28 @@ def test_notation_jws_signature() -> None:
         read_document(ref, io.BytesIO(b'{"header": {}}'))
 
 
-def test_notation_cose_is_described_not_read() -> None:
-    ref = ref_for("notation", media_type="application/cose", kind="signature")
-    result, record = read(b"\xd2\x84", ref)
-    assert record["kind"] == "signature" and result.warnings
+def test_notation_cose_signature() -> None:
+    leaf, ca = make_certificate(email="signer@example.com", common_name="ignored when there is a SAN")
+    subject = "sha256:" + "7" * 64
+    target = {"targetArtifact": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject}}
+    protected = cbor2.dumps({1: -37, 3: "application/vnd.cncf.notary.payload.v1+json"})
+    chain = [base64.b64decode(der_b64(leaf)), base64.b64decode(der_b64(ca))]
+    message = cbor2.dumps(cbor2.CBORTag(18, [protected, {33: chain}, json.dumps(target).encode(), b"sig"]))
+    ref = ref_for("notation", media_type="application/cose", subject=subject, kind="signature", source="referrer")
+    result, record = read(message, ref)
+    assert result.warnings == []
+    assert (record["kind"], record["envelope"], record["signer_identity"], record["predicate_type"]) == (
+        "signature",
+        "notation",
+        "signer@example.com",
+        None,
+    )
+    other = ref_for("notation", media_type="application/cose", subject="sha256:" + "8" * 64)
+    assert subject in read(message, other)[0].warnings[0]
+    with pytest.raises(MalformedDocument, match="not a COSE_Sign1"):
+        read_document(ref, io.BytesIO(cbor2.dumps([1, 2])))
+    with pytest.raises(MalformedDocument, match="not CBOR"):
+        read_document(ref, io.BytesIO(b"\xd2\x84"))
 
 
 @pytest.mark.parametrize(

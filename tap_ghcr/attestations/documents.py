@@ -22,7 +22,6 @@ from tap_ghcr.attestations.media import (
     INTOTO,
     LAYER_PREDICATE_TYPE,
     NOTARY_SIGNATURE,
-    NOTATION_COSE,
     SPDX_JSON,
     envelope_for,
     kind_for_predicate,
@@ -31,6 +30,7 @@ from tap_ghcr.oci import COSIGN_TAG, DOCKER_ATTESTATION_ARTIFACT, REFERENCE_DIGE
 
 MIB = 1024 * 1024
 SOURCES = ("buildx", "cosign", "referrer")
+READABLE_ENVELOPES = frozenset({"none", "dsse", "simplesigning", "sigstore-bundle", "notation"})
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,7 @@ def download_decision(
     Nothing is downloaded when neither stream is selected; an SBOM only when
     `sbom_packages` is; other kinds only when `attestations` is. A document
     whose kind the registry does not say is downloaded when either stream is
-    selected (it may be an SBOM). A notation COSE envelope is not read. A
-    document over `max_document_mb` MiB by its descriptor's size is not
+    selected (it may be an SBOM). A document over `max_document_mb` MiB by its descriptor's size is not
     downloaded, with a warning naming it.
     """
     if not (attestations_selected or sbom_packages_selected):
@@ -230,7 +229,7 @@ def download_decision(
         return DownloadDecision(False, "not-selected")
     if ref.kind not in (None, "sbom") and not attestations_selected:
         return DownloadDecision(False, "not-selected")
-    if ref.media_type == NOTATION_COSE:
+    if ref.envelope not in READABLE_ENVELOPES:
         return DownloadDecision(False, "unreadable")
     limit = max_document_mb * MIB
     if ref.size is not None and ref.size > limit:

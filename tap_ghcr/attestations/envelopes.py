@@ -1,17 +1,21 @@
-"""Signed envelopes: DSSE, sigstore bundles (v0.1-v0.3), notation JWS.
+"""Signed envelopes: DSSE, sigstore bundles (v0.1-v0.3), notation JWS and COSE.
 
 Each reader walks the envelope once. The DSSE `payload` (base64, possibly a
 whole SBOM) never becomes one string: a `Diverter` hands ijson the envelope
 with that string read as `""` and feeds its text, chunk by chunk, to a
 base64 decoder writing a spooled temp file (in memory up to 1 MiB, then on
 disk); the statement inside is then streamed from that file like a bare one.
+A notation COSE signature (CBOR, a few KB) is read whole, up to 4 MiB.
 """
 
 from __future__ import annotations
 
 import json
 import typing as t
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import cbor2
 
 from tap_ghcr.attestations import certificates, cosign
 from tap_ghcr.attestations.errors import MalformedDocument
@@ -19,6 +23,9 @@ from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, b64
 from tap_ghcr.attestations.media import INTOTO, SIGSTORE_BUNDLE
 
 DSSE_PAYLOAD_TYPES = frozenset({INTOTO, "application/vnd.in-toto.statement+json"})
+COSE_MAX_BYTES = 4 * 1024 * 1024
+_COSE_SIGN1_TAG = 18
+_COSE_X5CHAIN = 33
 
 
 @dataclass
@@ -129,6 +136,47 @@ def open_bundle(fileobj: t.BinaryIO, what: str) -> Opened:
     return opened
 
 
+def _notation(claims: t.Any, leaf: t.Any, what: str) -> Opened:
+    """The subject a notation payload names and the identity its leaf certificate claims."""
+    opened = Opened(fields={"kind": "signature", "predicate_type": None})
+    target = claims.get("targetArtifact") if isinstance(claims, dict) else None
+    if isinstance(target, dict) and isinstance(target.get("digest"), str):
+        opened.subjects.append(target["digest"])
+    if isinstance(leaf, bytes):
+        try:
+            opened.fields.update(certificates.signer_from(leaf, subject_fallback=True))
+        except certificates.CertificateError as exc:
+            opened.warnings.append(f"{what}: notation certificate: {exc}")
+    return opened
+
+
+def open_notation_cose(fileobj: t.BinaryIO, what: str) -> Opened:
+    """A notation COSE_Sign1 signature: the signed target's digest and the x5chain leaf's identity."""
+    fileobj.seek(0)
+    data = fileobj.read(COSE_MAX_BYTES + 1)
+    if len(data) > COSE_MAX_BYTES:
+        raise MalformedDocument(f"{what}: over {COSE_MAX_BYTES} bytes, not a notation signature")
+    try:
+        message = cbor2.loads(data)
+    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+        raise MalformedDocument(f"{what} is not CBOR: {exc}") from exc
+    if isinstance(message, cbor2.CBORTag) and message.tag == _COSE_SIGN1_TAG:
+        message = message.value
+    if not (isinstance(message, (list, tuple)) and len(message) == 4 and isinstance(message[2], bytes)):
+        raise MalformedDocument(f"{what} is not a COSE_Sign1 message")
+    protected, unprotected, payload, _signature = message
+    try:
+        claims = json.loads(payload)
+        headers = cbor2.loads(protected) if isinstance(protected, bytes) and protected else {}
+    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+        raise MalformedDocument(f"{what}: COSE payload or protected header cannot be read: {exc}") from exc
+    chain = unprotected.get(_COSE_X5CHAIN) if isinstance(unprotected, Mapping) else None
+    if chain is None and isinstance(headers, Mapping):
+        chain = headers.get(_COSE_X5CHAIN)
+    leaf = chain[0] if isinstance(chain, (list, tuple)) and chain else chain
+    return _notation(claims, leaf, what)
+
+
 def open_notation_jws(fileobj: t.BinaryIO, what: str) -> Opened:
     """A notation JWS signature: the signed target's digest and the leaf certificate's identity."""
     trees = Subtrees(("payload", "header"))
@@ -141,14 +189,16 @@ def open_notation_jws(fileobj: t.BinaryIO, what: str) -> Opened:
         claims = json.loads(b64decode_small(payload, f"{what} payload"))
     except ValueError as exc:
         raise MalformedDocument(f"{what}: notation JWS payload is not JSON: {exc}") from exc
-    opened = Opened(fields={"kind": "signature", "predicate_type": None})
-    target = claims.get("targetArtifact") if isinstance(claims, dict) else None
-    if isinstance(target, dict) and isinstance(target.get("digest"), str):
-        opened.subjects.append(target["digest"])
-    chain = (trees.get("header") or {}).get("x5c") if isinstance(trees.get("header"), dict) else None
-    if isinstance(chain, list) and chain and isinstance(chain[0], str):
-        try:
-            opened.fields.update(certificates.signer_from(b64decode_small(chain[0], "x5c"), subject_fallback=True))
-        except (certificates.CertificateError, MalformedDocument) as exc:
-            opened.warnings.append(f"{what}: notation x5c certificate: {exc}")
+    header = trees.get("header")
+    chain = header.get("x5c") if isinstance(header, dict) else None
+    leaf = chain[0] if isinstance(chain, list) and chain and isinstance(chain[0], str) else None
+    try:
+        leaf_der = b64decode_small(leaf, "x5c") if leaf else None
+    except MalformedDocument as exc:
+        return _with_warning(_notation(claims, None, what), f"{what}: notation x5c certificate: {exc}")
+    return _notation(claims, leaf_der, what)
+
+
+def _with_warning(opened: Opened, warning: str) -> Opened:
+    opened.warnings.append(warning)
     return opened

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import cosign, envelopes
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.media import NOTATION_JWS
+from tap_ghcr.attestations.media import NOTATION_COSE, NOTATION_JWS
 from tap_ghcr.attestations.records import attestation_record, sbom_package_record
 from tap_ghcr.attestations.statements import Statement, read_statement, statement_packages
 
@@ -112,8 +112,9 @@ def read_document(ref: DocumentRef, fileobj: t.BinaryIO, *, want_packages: bool 
             result = DocumentResult({}, warnings=_subject_warning(ref, opened.subjects, "the bundle"))
         result.fields.update(opened.fields)
         result.warnings[:0] = opened.warnings
-    elif ref.envelope == "notation" and ref.media_type == NOTATION_JWS:
-        opened = envelopes.open_notation_jws(fileobj, what)
+    elif ref.envelope == "notation" and ref.media_type in (NOTATION_JWS, NOTATION_COSE):
+        read = envelopes.open_notation_jws if ref.media_type == NOTATION_JWS else envelopes.open_notation_cose
+        opened = read(fileobj, what)
         result = DocumentResult(dict(opened.fields), warnings=opened.warnings)
         result.warnings += _subject_warning(ref, opened.subjects, "the signature payload")
     else:
