@@ -84,7 +84,11 @@ ATTESTATIONS_SCHEMA = th.PropertiesList(
     _s("build_invocation_id", "Build invocation id (BuildKit id or GitHub run URL)."),
     _t("build_started_at", "Build start time."),
     _t("build_finished_at", "Build finish time."),
-    _s("source_uri", "Source repository: the config source where there is one, else BuildKit's unverified vcs hint."),
+    _s(
+        "source_uri",
+        "Source repository: the config source (without its #ref fragment) where there is one, "
+        "else BuildKit's unverified vcs hint.",
+    ),
     _s("source_revision", "Source revision (commit), same precedence as source_uri."),
     _s("source_ref", "Source ref (GitHub workflow ref, else the config source URI's #fragment)."),
     _s("build_config_path", "Build configuration path (workflow file or Dockerfile)."),
