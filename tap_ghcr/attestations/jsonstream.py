@@ -1,0 +1,280 @@
+"""Streaming JSON over binary file objects (ijson): nothing here holds a whole document.
+
+`events` yields ijson `(prefix, event, value)` triples from the start of a
+seekable file; `Subtrees` builds the few small values a reader needs out of
+that stream, leaving out named subtrees (an LLB definition, a package list);
+`stream_objects` yields one object at a time from a list (SPDX packages,
+CycloneDX components, nested ones included), never holding the list;
+`Diverter` + `Base64Sink` take a base64 string (a DSSE payload) out of a
+document and decode it into a temp file without ever holding it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+import typing as t
+
+import ijson
+from ijson.common import ObjectBuilder
+
+from tap_ghcr.attestations.errors import MalformedDocument
+
+Event = tuple[str, str, t.Any]
+
+# A decoded payload up to this size stays in memory; a larger one goes to disk.
+SPOOL_BYTES = 1024 * 1024
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def events(fileobj: t.Any, what: str = "document", *, rewind: bool = True) -> t.Iterator[Event]:
+    """Parse events of the whole file, from its start; invalid JSON is a MalformedDocument."""
+    if rewind:
+        fileobj.seek(0)
+    try:
+        yield from ijson.parse(fileobj, use_float=True)
+    except ijson.JSONError as exc:
+        raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
+
+
+def under(prefix: str, root: str) -> bool:
+    """Whether an event prefix is `root` or inside it."""
+    return prefix == root or prefix.startswith(root + ".")
+
+
+class Subtrees:
+    """Builds the values found at `roots` (exact prefixes) from parse events, minus `skip` subtrees."""
+
+    def __init__(self, roots: t.Iterable[str], skip: t.Iterable[str] = ()) -> None:
+        self.roots = frozenset(roots)
+        self.skip = tuple(skip)
+        self.values: dict[str, t.Any] = {}
+        self._root: str | None = None
+        self._builder: ObjectBuilder | None = None
+
+    def feed(self, prefix: str, event: str, value: t.Any) -> None:
+        """Take one parse event."""
+        if self._builder is None:
+            if prefix not in self.roots or event in ("map_key", "end_map", "end_array"):
+                return
+            if event in ("start_map", "start_array"):
+                self._root, self._builder = prefix, ObjectBuilder()
+                self._builder.event(event, value)
+            else:
+                self.values[prefix] = value
+            return
+        if any(under(prefix, s) for s in self.skip):
+            return
+        self._builder.event(event, value)
+        if prefix == self._root and event in ("end_map", "end_array"):
+            self.values[prefix] = self._builder.value
+            self._root, self._builder = None, None
+
+    def get(self, root: str, default: t.Any = None) -> t.Any:
+        """The value built at `root`, or `default`."""
+        return self.values.get(root, default)
+
+
+def collect(
+    fileobj: t.BinaryIO, roots: t.Iterable[str], skip: t.Iterable[str] = (), what: str = "document"
+) -> Subtrees:
+    """One pass over the file building the values at `roots`."""
+    trees = Subtrees(roots, skip)
+    for prefix, event, value in events(fileobj, what):
+        trees.feed(prefix, event, value)
+    return trees
+
+
+def stream_objects(
+    stream: t.Iterable[Event], match: t.Callable[[str], bool], nested_key: str | None = None
+) -> t.Iterator[dict]:
+    """Yield each JSON object whose prefix `match`es, one at a time.
+
+    With `nested_key` (CycloneDX `components`), an object's own nested list
+    under that key is left out of it: the nested objects match too and are
+    yielded on their own (a child before its parent), so only the chain of
+    open ancestors is ever held, never a whole tree.
+    """
+    stack: list[tuple[str, ObjectBuilder]] = []
+    for prefix, event, value in stream:
+        if event == "start_map" and match(prefix):
+            builder = ObjectBuilder()
+            builder.event(event, value)
+            stack.append((prefix, builder))
+            continue
+        if not stack:
+            continue
+        top, builder = stack[-1]
+        if event == "end_map" and prefix == top:
+            builder.event(event, value)
+            stack.pop()
+            if isinstance(builder.value, dict):
+                yield builder.value
+            continue
+        if nested_key and under(prefix, f"{top}.{nested_key}"):
+            continue
+        builder.event(event, value)
+
+
+def b64decode_small(text: str, what: str) -> bytes:
+    """Decode a short base64 value (standard or URL-safe, padded or not)."""
+    try:
+        text = text.strip().translate(_URLSAFE)
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError, AttributeError) as exc:
+        raise MalformedDocument(f"{what} is not valid base64: {exc}") from exc
+
+
+_URLSAFE_BYTES = bytes.maketrans(b"-_", b"+/")
+_STRING_SPECIAL = re.compile(rb'["\\]')
+_ESCAPES = {ord("/"): b"/", ord("\\"): b"\\", ord('"'): b'"', ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n"}
+_ESCAPES.update({ord("r"): b"\r", ord("t"): b"\t"})
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+
+
+class Base64Sink:
+    """Decodes base64 text (standard or URL-safe, padded or not) as it arrives into a spooled temp file."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # the caller closes it (finish/close)
+        self._pending = b""
+
+    def write(self, data: bytes) -> None:
+        """Take the next piece of base64 text."""
+        data = self._pending + data.translate(_URLSAFE_BYTES, b" \t\r\n")
+        cut = len(data) - len(data) % 4
+        self._pending = data[cut:]
+        if cut:
+            self._decode(data[:cut])
+
+    def _decode(self, data: bytes) -> None:
+        try:
+            self.out.write(base64.b64decode(data, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedDocument(f"{self.what} is not valid base64: {exc}") from exc
+
+    def finish(self) -> t.BinaryIO:
+        """The decoded bytes, from their start."""
+        if self._pending:
+            self._decode(self._pending + b"=" * (-len(self._pending) % 4))
+            self._pending = b""
+        self.out.seek(0)
+        return t.cast(t.BinaryIO, self.out)
+
+    def close(self) -> None:
+        """Drop the decoded bytes."""
+        self.out.close()
+
+
+class Diverter:
+    """A file-like view of a JSON document in which the string at `path` reads as `""`.
+
+    The string's content (JSON escapes decoded) goes to `sink` as it is read,
+    a chunk at a time, so a multi-megabyte base64 payload is never one Python
+    string. `path` is the chain of object keys (`"item"` for an array level)
+    from the root to the string, as in ijson prefixes.
+    """
+
+    def __init__(self, raw: t.BinaryIO, path: tuple[str, ...], sink: t.Callable[[bytes], None]) -> None:
+        self.raw, self.path, self.sink = raw, path, sink
+        self.found = 0
+        self._stack: list[list[t.Any]] = []  # ["{", key, expecting_key] or ["["]
+        self._mode = "struct"  # struct | string | key | divert
+        self._key = bytearray()
+        self._escape = b""
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes of the filtered document (b"" at its end; `read(0)` is b"", as ijson probes)."""
+        if size == 0:
+            return b""
+        size = size if size > 0 else 64 * 1024
+        while not self._buffer:
+            chunk = self.raw.read(max(size, 64 * 1024))
+            if not chunk:
+                return b""
+            self._buffer = self._process(chunk)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def _value_path(self) -> tuple[str, ...]:
+        return tuple(entry[1] if entry[0] == "{" else "item" for entry in self._stack)
+
+    def _emit(self, out: bytearray, piece: bytes) -> None:
+        if self._mode == "divert":
+            if piece:
+                self.sink(piece)
+        else:
+            out += piece
+            if self._mode == "key":
+                self._key += piece
+
+    def _end_escape(self, out: bytearray) -> None:
+        escape, self._escape = self._escape, b""
+        if self._mode != "divert":
+            self._emit(out, escape)
+        elif escape[1] == ord("u"):
+            self.sink(chr(int(escape[2:], 16)).encode("utf-8", "replace"))
+        elif escape[1] in _ESCAPES:
+            self.sink(_ESCAPES[escape[1]])
+        else:
+            raise MalformedDocument(f"invalid JSON escape {escape!r}")
+
+    def _end_string(self, out: bytearray) -> None:
+        out += b'"'
+        if self._mode == "key":
+            self._stack[-1][1] = json.loads(b'"' + bytes(self._key) + b'"')
+            self._key = bytearray()
+        self._mode = "struct"
+
+    def _process(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        i, n = 0, len(chunk)
+        while i < n:
+            if self._mode == "struct":
+                c = chunk[i]
+                i += 1
+                if c == _QUOTE:
+                    out += b'"'
+                    top = self._stack[-1] if self._stack else None
+                    if top is not None and top[0] == "{" and top[2]:
+                        self._mode = "key"
+                    elif self._value_path() == self.path:
+                        self._mode, self.found = "divert", self.found + 1
+                    else:
+                        self._mode = "string"
+                    continue
+                out.append(c)
+                if c == ord("{"):
+                    self._stack.append(["{", None, True])
+                elif c == ord("["):
+                    self._stack.append(["["])
+                elif c in (ord("}"), ord("]")) and self._stack:
+                    self._stack.pop()
+                elif c == ord(":") and self._stack:
+                    self._stack[-1][2:] = [False]
+                elif c == ord(",") and self._stack and self._stack[-1][0] == "{":
+                    self._stack[-1][2] = True
+                continue
+            if self._escape:
+                self._escape += chunk[i : i + 1]
+                i += 1
+                if self._escape[1] != ord("u") or len(self._escape) == 6:
+                    self._end_escape(out)
+                continue
+            match = _STRING_SPECIAL.search(chunk, i)
+            end = match.start() if match else n
+            self._emit(out, chunk[i:end])
+            i = end
+            if match is None:
+                break
+            i += 1
+            if chunk[end] == _QUOTE:
+                self._end_string(out)
+            else:
+                self._escape = b"\\"
+        return bytes(out)

@@ -1,0 +1,228 @@
+"""SPDX 2.x JSON and CycloneDX JSON SBOMs, streamed: summary fields and one record per package.
+
+An SBOM is read twice from its (seekable) file, never held: `SbomScan` sees
+every parse event of the first pass and keeps counters and a few scalars;
+`package_fields` is a generator over a second pass that builds one package
+(SPDX `packages[]` item) or one component (CycloneDX `components[]`, nested
+components included, each without its children) at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+import ijson
+from packageurl import PackageURL
+
+from tap_ghcr.attestations.errors import MalformedDocument
+from tap_ghcr.attestations.jsonstream import events, stream_objects
+
+PACKAGE_FIELDS = (
+    "package_ref",
+    "name",
+    "version",
+    "purl",
+    "purl_type",
+    "purl_namespace",
+    "purl_name",
+    "cpe",
+    "license_concluded",
+    "license_declared",
+    "supplier",
+    "package_type",
+)
+_PURL_CATEGORIES = frozenset({"PACKAGE-MANAGER", "PACKAGE_MANAGER"})
+_CPE_TYPES = frozenset({"cpe23Type", "cpe22Type"})
+_NO_VALUE = frozenset({"NOASSERTION", "NONE"})
+_SUPPLIER_PREFIXES = ("Organization:", "Person:", "Tool:")
+
+
+def _component_pattern(base: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(base)}components\.item(?:\.components\.item)*$")
+
+
+class SbomScan:
+    """Summary of an SBOM found at `base` ('' for a bare document, 'predicate.' in a statement)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.spdx_version: str | None = None
+        self.spdx_created: str | None = None
+        self.bom_format: str | None = None
+        self.cdx_spec_version: str | None = None
+        self.cdx_timestamp: str | None = None
+        self.spdx_packages = 0
+        self.cdx_components = 0
+        self._packages = f"{base}packages.item"
+        self._components = _component_pattern(base)
+        self._scalars = {
+            f"{base}spdxVersion": "spdx_version",
+            f"{base}creationInfo.created": "spdx_created",
+            f"{base}bomFormat": "bom_format",
+            f"{base}specVersion": "cdx_spec_version",
+            f"{base}metadata.timestamp": "cdx_timestamp",
+        }
+
+    def feed(self, prefix: str, event: str, value: t.Any) -> None:
+        """Take one parse event."""
+        if event == "start_map":
+            if prefix == self._packages:
+                self.spdx_packages += 1
+            elif prefix.endswith("components.item") and self._components.match(prefix):
+                self.cdx_components += 1
+        elif event in ("string", "number") and prefix in self._scalars:
+            setattr(self, self._scalars[prefix], str(value))
+
+    @property
+    def format(self) -> str | None:
+        """`spdx`, `cyclonedx`, or None when this is no SBOM."""
+        if self.spdx_version:
+            return "spdx"
+        if (self.bom_format or "").lower() == "cyclonedx" or (self.cdx_spec_version and self.cdx_components):
+            return "cyclonedx"
+        return None
+
+    def fields(self) -> dict[str, t.Any]:
+        """`sbom_format`, `sbom_spec_version`, `sbom_package_count` (None when no SBOM)."""
+        fmt = self.format
+        if fmt == "spdx":
+            return {
+                "sbom_format": fmt,
+                "sbom_spec_version": self.spdx_version,
+                "sbom_package_count": self.spdx_packages,
+            }
+        if fmt == "cyclonedx":
+            return {
+                "sbom_format": fmt,
+                "sbom_spec_version": self.cdx_spec_version,
+                "sbom_package_count": self.cdx_components,
+            }
+        return {"sbom_format": None, "sbom_spec_version": None, "sbom_package_count": None}
+
+    @property
+    def created(self) -> str | None:
+        """The SBOM's creation time (SPDX `creationInfo.created`, CycloneDX `metadata.timestamp`)."""
+        return self.spdx_created if self.format == "spdx" else self.cdx_timestamp if self.format else None
+
+
+def _text(value: t.Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _spdx_value(value: t.Any) -> str | None:
+    text = _text(value)
+    return None if text is None or text.upper() in _NO_VALUE else text
+
+
+def strip_supplier(value: t.Any) -> str | None:
+    """An SPDX/CycloneDX supplier without its `Organization: ` / `Person: ` prefix; NOASSERTION is None."""
+    text = _spdx_value(value)
+    if text is None:
+        return None
+    for prefix in _SUPPLIER_PREFIXES:
+        if text.startswith(prefix):
+            return _spdx_value(text[len(prefix) :])
+    return text
+
+
+def purl_parts(purl: str | None) -> dict[str, str | None]:
+    """`purl_type`, `purl_namespace`, `purl_name` (percent-decoded) parsed with packageurl-python."""
+    parts: dict[str, str | None] = {"purl_type": None, "purl_namespace": None, "purl_name": None}
+    if purl:
+        try:
+            parsed = PackageURL.from_string(purl)
+        except ValueError:
+            return parts
+        parts.update(purl_type=parsed.type or None, purl_namespace=parsed.namespace or None, purl_name=parsed.name)
+    return parts
+
+
+def _ref(ref: t.Any, purl: str | None, name: str | None, version: str | None) -> str | None:
+    return _text(ref) or purl or (f"{name}@{version}" if name and version else name)
+
+
+def spdx_package(pkg: dict) -> dict[str, t.Any]:
+    """The package fields of one SPDX `packages[]` item."""
+    purl = cpe = None
+    for ref in pkg.get("externalRefs") or []:
+        if not isinstance(ref, dict):
+            continue
+        kind, locator = ref.get("referenceType"), _text(ref.get("referenceLocator"))
+        category = (ref.get("referenceCategory") or "").upper()
+        if purl is None and kind == "purl" and category in _PURL_CATEGORIES:
+            purl = locator
+        elif cpe is None and kind in _CPE_TYPES:
+            cpe = locator
+    name, version = _text(pkg.get("name")), _text(pkg.get("versionInfo"))
+    purpose = _text(pkg.get("primaryPackagePurpose"))
+    return {
+        "package_ref": _ref(pkg.get("SPDXID"), purl, name, version),
+        "name": name,
+        "version": version,
+        "purl": purl,
+        **purl_parts(purl),
+        "cpe": cpe,
+        "license_concluded": _spdx_value(pkg.get("licenseConcluded")),
+        "license_declared": _spdx_value(pkg.get("licenseDeclared")),
+        "supplier": strip_supplier(pkg.get("supplier")),
+        "package_type": purpose.lower() if purpose else None,
+    }
+
+
+def _cyclonedx_licenses(entries: t.Any) -> str | None:
+    found: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        lic = entry.get("license") if isinstance(entry.get("license"), dict) else {}
+        text = _text(entry.get("expression")) or _text(lic.get("id")) or _text(lic.get("name"))
+        if text:
+            found.append(text)
+    return " AND ".join(found) or None
+
+
+def cyclonedx_component(comp: dict) -> dict[str, t.Any]:
+    """The package fields of one CycloneDX component (its nested components are records of their own)."""
+    purl, name, version = _text(comp.get("purl")), _text(comp.get("name")), _text(comp.get("version"))
+    kind = _text(comp.get("type"))
+    supplier = comp.get("supplier")
+    return {
+        "package_ref": _ref(comp.get("bom-ref"), purl, name, version),
+        "name": name,
+        "version": version,
+        "purl": purl,
+        **purl_parts(purl),
+        "cpe": _text(comp.get("cpe")),
+        "license_concluded": None,
+        "license_declared": _cyclonedx_licenses(comp.get("licenses")),
+        "supplier": strip_supplier(supplier.get("name")) if isinstance(supplier, dict) else None,
+        "package_type": kind.lower() if kind else None,
+    }
+
+
+def package_fields(
+    fileobj: t.BinaryIO, base: str, sbom_format: str, what: str = "SBOM"
+) -> t.Iterator[dict[str, t.Any]]:
+    """The package fields of every package of the SBOM at `base`, one at a time (a fresh pass over the file).
+
+    SPDX packages are flat: ijson's C item builder yields them one by one.
+    CycloneDX components nest: `stream_objects` builds each without its children.
+    """
+    if sbom_format == "spdx":
+        fileobj.seek(0)
+        try:
+            for pkg in ijson.items(fileobj, f"{base}packages.item", use_float=True):
+                if isinstance(pkg, dict):
+                    yield spdx_package(pkg)
+        except ijson.JSONError as exc:
+            raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
+    elif sbom_format == "cyclonedx":
+        pattern = _component_pattern(base)
+        match = lambda prefix: bool(pattern.match(prefix))  # noqa: E731
+        for comp in stream_objects(events(fileobj, what), match, nested_key="components"):
+            yield cyclonedx_component(comp)

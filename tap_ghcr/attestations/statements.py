@@ -1,0 +1,115 @@
+"""in-toto Statements (v0.1 and v1) and bare SBOM documents, streamed.
+
+Pass 1 reads the statement header (`_type`, `predicateType`, `subject`) and
+the SBOM summary in one walk over the parse events, building nothing but
+those; a provenance predicate is then built in a second pass without the
+subtrees the contract never reads (`provenance.SKIP`); SBOM packages come
+from a further pass, lazily, one package at a time.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+from tap_ghcr.attestations import provenance
+from tap_ghcr.attestations.errors import MalformedDocument
+from tap_ghcr.attestations.jsonstream import Subtrees, collect, events
+from tap_ghcr.attestations.media import kind_for_predicate
+from tap_ghcr.attestations.sbom import SbomScan, package_fields
+
+_STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
+
+
+@dataclass
+class Statement:
+    """What one pass over a statement (or a bare SBOM document) found."""
+
+    statement_type: str | None
+    predicate_type: str | None
+    subjects: list[str]
+    kind: str | None
+    fields: dict[str, t.Any] = field(default_factory=dict)
+    sbom_base: str | None = None
+    sbom_created: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sbom_format(self) -> str | None:
+        """`spdx`, `cyclonedx` or None."""
+        return self.fields.get("sbom_format")
+
+
+def _subject_digests(subjects: t.Any) -> list[str]:
+    found = []
+    for subject in subjects if isinstance(subjects, list) else []:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(digest, dict):
+            found.extend(f"{alg}:{value}" for alg, value in digest.items() if isinstance(value, str))
+    return found
+
+
+def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple[set[str], Subtrees, SbomScan]:
+    """Top-level keys, statement header and SBOM summary in one walk over the events.
+
+    Unless told (`statement`), the first top-level key says whether this is a
+    statement (`_type`, `subject`, `predicateType`, `predicate`) or a bare SBOM.
+    """
+    header = Subtrees(("_type", "predicateType", "subject"))
+    top_keys: set[str] = set()
+    scan: SbomScan | None = None if statement is None else SbomScan("predicate." if statement else "")
+    for prefix, event, value in events(fileobj, what):
+        if prefix == "":
+            if event == "map_key":
+                top_keys.add(value)
+                if scan is None:
+                    scan = SbomScan("predicate." if value in _STATEMENT_KEYS else "")
+            elif event != "start_map" and event != "end_map":
+                raise MalformedDocument(f"{what} is not a JSON object")
+            continue
+        if scan is not None:
+            if scan.base:
+                header.feed(prefix, event, value)
+            scan.feed(prefix, event, value)
+    return top_keys, header, scan or SbomScan("")
+
+
+def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Statement:
+    """Read a statement's header, SBOM summary and (for provenance) its predicate from a seekable file."""
+    top_keys, header, scan = _first_pass(fileobj, what, None)
+    is_statement = "predicate" in top_keys or "_type" in top_keys
+    if is_statement and not scan.base:  # a statement whose first key is not an in-toto one: walk it again
+        top_keys, header, scan = _first_pass(fileobj, what, True)
+    if is_statement:
+        statement_type, predicate_type = header.get("_type"), header.get("predicateType")
+        if not isinstance(statement_type, str) or not isinstance(predicate_type, str) or not predicate_type:
+            raise MalformedDocument(f"{what} has no `_type` or `predicateType`")
+        if "predicate" not in top_keys:
+            raise MalformedDocument(f"{what} has no `predicate`")
+        result = Statement(
+            statement_type, predicate_type, _subject_digests(header.get("subject")), kind_for_predicate(predicate_type)
+        )
+    elif scan.format:  # a plain SBOM artifact: the document is the SBOM itself
+        result = Statement(None, None, [], "sbom")
+    else:
+        raise MalformedDocument(f"{what} is neither an in-toto statement nor an SPDX or CycloneDX document")
+    if result.kind == "sbom":
+        result.fields.update(scan.fields())
+        if scan.format is None:
+            result.warnings.append(f"{what}: the SBOM is neither SPDX 2.x JSON nor CycloneDX JSON; no packages read")
+        else:
+            result.sbom_base, result.sbom_created = scan.base, scan.created
+    elif result.kind == "provenance":
+        skip = tuple(f"predicate.{s}" for s in provenance.SKIP)
+        predicate = collect(fileobj, ("predicate",), skip, what).get("predicate")
+        if not isinstance(predicate, dict):
+            raise MalformedDocument(f"{what}: provenance predicate is not an object")
+        result.fields.update(provenance.provenance_fields(predicate, result.predicate_type))
+    return result
+
+
+def statement_packages(fileobj: t.BinaryIO, statement: Statement, what: str = "SBOM") -> t.Iterator[dict[str, t.Any]]:
+    """The package fields of a statement's SBOM, one at a time (a fresh pass over the file)."""
+    if statement.sbom_base is None or statement.sbom_format is None:
+        return iter(())
+    return package_fields(fileobj, statement.sbom_base, statement.sbom_format, what)

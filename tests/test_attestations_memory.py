@@ -1,0 +1,110 @@
+"""Peak memory of SBOM parsing does not grow with the SBOM's size (a subprocess per measurement).
+
+Linux carries a process's ru_maxrss across fork and exec: a child started
+straight from pytest reports at least pytest's own RSS. So the parser runs
+under `sh -c '...; exit $?'`: sh forks a small child that execs Python, and
+that Python's ru_maxrss is its own (it matches /proc/self/status VmHWM).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.attestations_support import wrap_base64, write_cyclonedx_statement, write_spdx_statement
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB and /proc are Linux's")
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+# Reads every package of the SBOM (fields pass + packages pass) and prints the package count and
+# the peak RSS in KiB (Linux ru_maxrss), plus the RSS after imports for reference.
+PARSE = """
+import json, resource, sys
+from tap_ghcr.attestations import DocumentRef, read_document
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+envelope = sys.argv[2]
+ref = DocumentRef(owner_login="o", package_name="p", digest="sha256:x", media_type=sys.argv[3], size=0,
+                  manifest_digest="sha256:m", layer_index=0, subject_digest="sha256:" + "0" * 64, source="buildx",
+                  kind="sbom", predicate_type="https://spdx.dev/Document", envelope=envelope,
+                  signed=envelope != "none")
+with open(sys.argv[1], "rb") as f:
+    result = read_document(ref, f, want_packages=True)
+    count = sum(1 for _ in result.packages)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+hwm = next((int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")), None)
+print(json.dumps({"count": count, "declared": result.fields["sbom_package_count"], "base_kib": base, "peak_kib": peak,
+                  "vmhwm_kib": hwm}))
+"""
+
+
+def measure(path: Path, envelope: str = "none", media_type: str = "application/vnd.in-toto+json") -> dict:
+    out = subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" "$2" "$3" "$4"; exit $?', sys.executable, PARSE, str(path), envelope, media_type],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout)
+
+
+def spdx_file(path: Path, size: int) -> int:
+    with path.open("wb") as out:
+        return write_spdx_statement(out, size)
+
+
+@pytest.fixture(scope="module")
+def sboms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int]]:
+    root = tmp_path_factory.mktemp("sboms")
+    small, large = root / "small.json", root / "large.json"
+    return {"small": (small, spdx_file(small, 4 * MIB)), "large": (large, spdx_file(large, 40 * MIB))}
+
+
+def test_spdx_statement_peak_rss_does_not_grow_with_size(sboms: dict[str, tuple[Path, int]]) -> None:
+    (small_path, small_count), (large_path, large_count) = sboms["small"], sboms["large"]
+    assert large_path.stat().st_size >= 40 * MIB
+    small, large = measure(small_path), measure(large_path)
+    assert (small["count"], small["declared"]) == (small_count, small_count)
+    assert (large["count"], large["declared"]) == (large_count, large_count)
+    print(f"\nSPDX statement 4 MiB: {small}\nSPDX statement 40 MiB: {large}")
+    assert large["peak_kib"] < 200 * 1024
+    assert large["peak_kib"] - small["peak_kib"] < 5 * 1024  # a few MB at most, for 10x the SBOM
+
+
+def test_dsse_and_bundle_wrapped_sbom_peak_rss_does_not_grow_with_size(
+    sboms: dict[str, tuple[Path, int]], tmp_path: Path
+) -> None:
+    """The base64 payload is diverted into a temp file as it is read: never one string in memory."""
+    (small_path, small_count), (large_path, large_count) = sboms["small"], sboms["large"]
+    small_dsse, large_dsse, large_bundle = tmp_path / "s.dsse", tmp_path / "l.dsse", tmp_path / "l.bundle"
+    wrap_base64(small_path, small_dsse)
+    wrap_base64(large_path, large_dsse)
+    wrap_base64(large_path, large_bundle, bundle=True)
+    assert large_dsse.stat().st_size > 53 * MIB
+    dsse_type = "application/vnd.dsse.envelope.v1+json"
+    small = measure(small_dsse, "dsse", dsse_type)
+    large = measure(large_dsse, "dsse", dsse_type)
+    bundle = measure(large_bundle, "sigstore-bundle", "application/vnd.dev.sigstore.bundle.v0.3+json")
+    print(f"\nDSSE 4 MiB: {small}\nDSSE 40 MiB: {large}\nbundle 40 MiB: {bundle}")
+    assert small["count"] == small_count and large["count"] == bundle["count"] == large_count
+    assert max(large["peak_kib"], bundle["peak_kib"]) < 200 * 1024
+    assert large["peak_kib"] - small["peak_kib"] < 5 * 1024
+    assert bundle["peak_kib"] - small["peak_kib"] < 5 * 1024
+
+
+def test_nested_cyclonedx_peak_rss_does_not_grow_with_size(sboms: dict[str, tuple[Path, int]], tmp_path: Path) -> None:
+    small_path, _ = sboms["small"]
+    large = tmp_path / "cyclonedx.json"
+    with large.open("wb") as out:
+        count = write_cyclonedx_statement(out, 16 * MIB)
+    baseline, measured = measure(small_path), measure(large)
+    print(f"\nCycloneDX 16 MiB: {measured}")
+    assert (measured["count"], measured["declared"]) == (count, count)
+    assert measured["peak_kib"] - baseline["peak_kib"] < 5 * 1024
