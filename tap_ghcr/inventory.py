@@ -83,6 +83,8 @@ class RegistryFetcher:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for client in self._clients.values():
+            client.close()
 
     def warn_denied(self, repository: str) -> None:
         if repository not in self._denied:

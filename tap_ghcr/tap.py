@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.streams import RESTStream
 
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError, RegistryConnectionError
@@ -287,6 +288,9 @@ class TapGHCR(Tap):
             self.state_writer.write_state(self.state)
             if "fetcher" in self.__dict__:
                 self.fetcher.close()
+            for stream in self.streams.values():
+                if isinstance(stream, RESTStream):
+                    stream.requests_session.close()
 
     def discover_streams(self) -> list[Stream]:
         """Return the stream instances; discovery makes no network call."""

@@ -58,6 +58,9 @@ class RegistryClient:
 
     # Public API --------------------------------------------------------------
 
+    def close(self) -> None:
+        self.transport.close()
+
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """GET a manifest by tag or digest, checked against its digest."""
         what = f"{repository}@{reference}" if digests.is_digest(reference) else f"{repository}:{reference}"

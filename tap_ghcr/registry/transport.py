@@ -132,6 +132,14 @@ class Transport:
             self._checkin(origin, conn)
         return Response(answer.status, answer.headers, body, url)
 
+    def close(self) -> None:
+        """Close every idle connection (a finished sync leaves no socket behind)."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
     def _checkout(self, origin: Origin) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             idle = self._idle.get(origin)

@@ -1,0 +1,110 @@
+"""How the tap behaves for an operator: signals, stream maps, flattening, a quiet log, `--test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import run_tap, tap_executable
+from tests.emulator.proxy import Faults, start_proxy
+
+ALL = ("packages", "package_versions", "tags", "manifests")
+KEYS = {"packages": ("id",), "package_versions": ("id",), "tags": ("owner_login", "package_name", "tag"),
+        "manifests": ("owner_login", "package_name", "digest")}
+
+
+def keyed(records, stream):
+    return {tuple(r[k] for k in KEYS[stream]) for r in records}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_sync_writes_the_committed_state_and_exits_non_zero_at_once(world, tmp_path, signum):
+    full = run_tap(world.config(), tmp_path)
+    # Every registry answer takes 2 s: the signal lands while workers wait on the network.
+    proxy, _ = start_proxy(world.registry.url, Faults(slow_rate=1.0, slow_seconds=2.0))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(world.config(registry_url=proxy.url, state_interval=0)))
+    try:
+        proc = subprocess.Popen([tap_executable(), "--config", str(config_file)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        time.sleep(3.0)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proxy.stop()
+    assert proc.returncode == 128 + signum
+    assert took < 5.0, f"exit took {took:.1f} s"
+    errors = [line for line in stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert len(errors) == 1 and signal.Signals(signum).name in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+    messages = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert messages[-1]["type"] == "STATE", "the last message is the committed state"
+    state = messages[-1]["value"]
+    interrupted = {s: keyed([m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == s], s)
+                   for s in ALL}
+    resumed = run_tap(world.config(), tmp_path, state=state)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for stream in ALL:
+        assert interrupted[stream] | keyed(resumed.records(stream), stream) == keyed(full.records(stream), stream)
+
+
+def test_else_null_keeps_only_the_mapped_child_stream(world, tmp_path):
+    run = run_tap(world.config(stream_maps={"tags": {}, "__else__": None}), tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    emitted = {m["stream"] for m in run.messages if m["type"] == "RECORD"}
+    assert emitted == {"tags"}
+    assert len(run.records("tags")) >= 8
+
+
+def test_a_filtered_version_drops_its_tags_and_manifests(world, tmp_path):
+    cli = world.dataset.find("octo-admin", "cli")
+    victim = cli.versions[0]
+    maps = {"package_versions": {"__filter__": f"record['digest'] != '{victim.digest}'"}}
+    run = run_tap(world.config(stream_maps=maps), tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert victim.digest not in {r["digest"] for r in run.records("package_versions")}
+    assert victim.digest not in {r["digest"] for r in run.records("tags")}
+    assert victim.digest not in {r["digest"] for r in run.records("manifests")}
+    assert run.records("manifests") and run.records("tags"), "the other versions' children still come"
+
+
+def test_flattening_keeps_labels_and_annotations_as_json_columns(world, tmp_path):
+    run = run_tap(world.config(flattening_enabled=True, flattening_max_depth=1), tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    schema = next(m["schema"] for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "manifests")
+    assert "labels" in schema["properties"] and "annotations" in schema["properties"]
+    labelled = [r for r in run.records("manifests") if r.get("labels") not in (None, "{}")]
+    assert labelled, "the sample has labelled images"
+    assert all(isinstance(r["labels"], str) and isinstance(json.loads(r["labels"]), dict) for r in labelled)
+    assert not [k for r in run.records("manifests") for k in r if k.startswith(("labels__", "annotations__"))]
+
+
+def test_a_clean_sync_says_only_what_matters(world, tmp_path):
+    run = run_tap(world.config(), tmp_path, env={"PYTHONWARNINGS": "default"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert not [line for line in lines if "METRIC" in line or "ResourceWarning" in line], lines
+    assert not [line for line in lines if "WARNING" in line and "incomplete" not in line], lines
+    assert len(lines) <= 4, lines
+    assert any("sync complete:" in line for line in lines)
+    schemas = [m["stream"] for m in run.messages if m["type"] == "SCHEMA"]
+    assert sorted(schemas) == sorted(ALL), "one SCHEMA per stream"
+    metrics = run_tap(world.config(), tmp_path, env={"TAP_GHCR_METRICS": "1"})
+    assert "METRIC" in metrics.stderr, "metrics come back when asked for"
+
+
+def test_connection_test_checks_github_and_the_registry(world, tmp_path):
+    good = run_tap(world.config(), tmp_path, args=["--test"])
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert not [m for m in good.messages if m["type"] == "RECORD"]
+    bad = run_tap(world.config(registry_url="http://127.0.0.1:9"), tmp_path, args=["--test"], timeout=60)
+    assert bad.returncode == 1
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert len(errors) == 1 and "registry_url" in errors[0], bad.stderr[-2000:]
