@@ -20,6 +20,9 @@ COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
 SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle"
 COSIGN_TAG = re.compile(r"^(?P<alg>sha256|sha512)-(?P<hex>[0-9a-f]{64,128})\.(?P<suffix>sig|att|sbom)$")
+#: How cosign v3, `actions/attest*` and notation list referrers on a registry without the referrers API
+#: (ghcr.io): an index tagged with the subject's digest, no suffix (OCI distribution-spec, "referrers tag schema").
+REFERRERS_TAG = re.compile(r"^(?P<alg>sha256|sha512)-(?P<hex>[0-9a-f]{64,128})$")
 _COSIGN_KIND = {"sig": "signature", "att": "attestation", "sbom": "artifact"}
 
 
@@ -56,6 +59,8 @@ def classify(
     if cosign and not subject:
         subject = cosign[0]
     if is_index(media_type, document):
+        if not subject:
+            subject = next((f"{m['alg']}:{m['hex']}" for tag in tags if (m := REFERRERS_TAG.match(tag))), None)
         return "index", subject
     if cosign:
         return cosign[1], subject

@@ -172,3 +172,13 @@ def test_builder_manifests_are_valid_per_the_image_spec_schemas():
                 image_spec_validator(doc).validate(doc)
                 checked += 1
     assert checked >= 10
+
+
+def test_referrers_tag_schema_index_takes_its_subject_from_its_tag():
+    index = "application/vnd.oci.image.index.v1+json"
+    doc = {"schemaVersion": 2, "mediaType": index, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "b" * 64, "size": 1,
+        "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]}
+    assert oci.classify(index, doc, None, ["sha256-" + "a" * 64]) == ("index", "sha256:" + "a" * 64)
+    assert oci.classify(index, doc, None, ["latest"]) == ("index", None)
+    assert oci.classify(index, doc, None, ["sha256-" + "a" * 64 + ".sig"])[1] == "sha256:" + "a" * 64
