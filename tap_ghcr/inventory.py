@@ -17,9 +17,17 @@ import logging
 import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tap_ghcr import oci
+from tap_ghcr.attestations import (
+    DocumentRef,
+    MalformedDocument,
+    attestation_record,
+    describe_documents,
+    download_decision,
+    read_document,
+)
 from tap_ghcr.errors import ConfigError
 from tap_ghcr.models import FetchJob, ImageRef
 from tap_ghcr.registry import (
@@ -43,6 +51,7 @@ class Outcome:
     value: t.Any = None
     final: bool = True
     problem: str | None = None
+    too_large: bool = False
 
 
 class RegistryFetcher:
@@ -144,32 +153,68 @@ class RegistryFetcher:
         return PackageFetch(self, self.client(base_url), repository, owner_login, package_name, jobs)
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DocumentOptions:
+    """Which supply-chain documents a sync reads (the contract's selection rule) and how large."""
+
+    attestations: bool = False
+    sbom_packages: bool = False
+    max_document_mb: float = 64.0
+
+    @property
+    def wanted(self) -> bool:
+        return self.attestations or self.sbom_packages
+
+
+@dataclass
+class Document:
+    """One `attestations` record, and its SBOM packages: read lazily from `file` when emitted."""
+
+    record: dict
+    packages: t.Iterator[dict] = field(default_factory=lambda: iter(()))
+    file: t.BinaryIO | None = None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
 @dataclass
 class FetchResult:
-    """A package's manifest records, and whether every fetch behind them ended in a final answer."""
+    """A package's records, and whether every fetch behind them ended in a final answer."""
 
     records: list[dict]
     complete: bool
     problems: list[str]
+    documents: list[Document] = field(default_factory=list)
 
 
 class PackageFetch:
-    """One package's manifests in flight; each digest is fetched once."""
+    """One package's registry work in flight: its manifests (and their configs) first, each digest once;
+    then, once every manifest is known (a buildx attestation's subject is in its index's descriptor),
+    the supply-chain documents they hold."""
 
     def __init__(self, fetcher: RegistryFetcher, client: RegistryClient, repository: str,
-                 owner_login: str, package_name: str, jobs: t.Sequence[FetchJob]) -> None:
+                 owner_login: str, package_name: str, jobs: t.Sequence[FetchJob], *,
+                 configs: bool = True, documents: DocumentOptions = DocumentOptions()) -> None:
         self.fetcher, self.client, self.repository = fetcher, client, repository
         self.owner_login, self.package_name = owner_login, package_name
+        self.want_configs, self.options = configs, documents
         self.tops = list(dict.fromkeys(job.digest for job in jobs))
         self.tags_by_digest: dict[str, set[str]] = {}
-        self.deleted: set[str] = {job.digest for job in jobs if job.deleted}
         for job in jobs:
             self.tags_by_digest.setdefault(job.digest, set()).update(job.tags)
         self.manifests: dict[str, Future[Outcome]] = {}
         self.configs: dict[str, Future[Outcome]] = {}
+        self.documents: dict[str, Future[Outcome]] = {}
+        self.document_refs: list[DocumentRef] | None = None
         self._lock = threading.Lock()
+        deleted = {job.digest for job in jobs if job.deleted}
         for digest in self.tops:
-            self._submit(digest, digest in self.deleted)
+            self._submit(digest, digest in deleted)
 
     def _submit(self, digest: str, deleted: bool) -> None:
         with self._lock:
@@ -188,7 +233,7 @@ class PackageFetch:
                 self._submit(descriptor["digest"], deleted)
             return outcome
         kind, _ = oci.classify(manifest.media_type, manifest.document, None, self.tags_by_digest.get(digest, ()))
-        if oci.wants_config(kind, manifest.document):
+        if self.want_configs and oci.wants_config(kind, manifest.document):
             with self._lock:
                 self.configs[digest] = self.fetcher.pool.submit(self._config, manifest)
         return outcome
@@ -207,30 +252,105 @@ class PackageFetch:
             return Outcome(None)
         return Outcome(config if isinstance(config, dict) else None)
 
-    def _futures(self) -> list[Future[Outcome]]:
+    # Supply-chain documents ------------------------------------------------------
+
+    def _plan_documents(self) -> None:
+        """Describe every document the manifests hold and start the downloads the selection asks for."""
+        outcomes = {d: f.result() for d, f in self.manifests.items()}
+        parent_of, order = self._walk_all(outcomes)
+        refs: list[DocumentRef] = []
+        to_read: dict[str, list[DocumentRef]] = {}
+        for digest in order:
+            manifest: Manifest | None = outcomes[digest].value
+            if manifest is None or oci.is_index(manifest.media_type, manifest.document):
+                continue
+            for ref in describe_documents(
+                owner_login=self.owner_login, package_name=self.package_name, digest=digest,
+                media_type=manifest.media_type, document=manifest.document,
+                descriptor=parent_of.get(digest, (None, None))[1], tags=sorted(self.tags_by_digest.get(digest, ())),
+            ):
+                for warning in ref.warnings:
+                    logger.warning("%s: %s", ref.name, warning)
+                decision = download_decision(ref, attestations_selected=self.options.attestations,
+                                             sbom_packages_selected=self.options.sbom_packages,
+                                             max_document_mb=self.options.max_document_mb)
+                if decision.warning:
+                    logger.warning("%s", decision.warning)
+                refs.append(ref)
+                if decision.download:
+                    to_read.setdefault(ref.digest, []).append(ref)
         with self._lock:
-            return [*self.manifests.values(), *self.configs.values()]
+            self.document_refs = refs
+            for digest, same in to_read.items():  # each document downloaded once, however many layers hold it
+                self.documents[digest] = self.fetcher.pool.submit(self._document, same)
+
+    def _document(self, refs: list[DocumentRef]) -> Outcome:
+        """Download a document into a spooled file (digest checked on the way) and read it for each layer."""
+        first = refs[0]
+        limit = int(self.options.max_document_mb * MIB)
+        outcome = self.fetcher.call(
+            f"document {first.name}", lambda: self.client.download_blob(self.repository, first.digest, max_bytes=limit),
+            repository=self.repository, gone_is_final=False)
+        if outcome.value is None:
+            return outcome
+        file: t.BinaryIO = outcome.value
+        read: dict[tuple[str, int], Document] = {}
+        for ref in refs:
+            file.seek(0)
+            try:
+                result = read_document(ref, file, want_packages=self.options.sbom_packages and ref is first)
+            except MalformedDocument as exc:
+                logger.warning("%s could not be read (%s); its record carries what the registry says", ref.name, exc)
+                read[ref.manifest_digest, ref.layer_index] = Document(attestation_record(ref))
+                continue
+            for warning in result.warnings:
+                logger.warning("%s: %s", ref.name, warning)
+            read[ref.manifest_digest, ref.layer_index] = Document(result.record(ref), result.packages,
+                                                                  file if ref is first else None)
+        if not any(d.file is file for d in read.values()):
+            file.close()
+        return Outcome(read)
+
+    # Completion -----------------------------------------------------------------
 
     def done(self) -> bool:
-        """Every fetch has ended (children are submitted before their parent's fetch ends)."""
-        return all(f.done() for f in self._futures())
+        """Every fetch has ended; the documents are planned (on the caller's thread) once the manifests are in.
+
+        A child is submitted before its parent's fetch ends, so when every future seen is done and none
+        was added meanwhile, no more will come.
+        """
+        with self._lock:
+            seen = [*self.manifests.values(), *self.configs.values()]
+        if not all(f.done() for f in seen):
+            return False
+        with self._lock:
+            if len(self.manifests) + len(self.configs) != len(seen):
+                return False
+        if self.options.wanted and self.document_refs is None:
+            self._plan_documents()
+        with self._lock:
+            return all(f.done() for f in self.documents.values())
+
+    def _pending(self) -> list[Future[Outcome]]:
+        with self._lock:
+            return [f for f in (*self.manifests.values(), *self.configs.values(), *self.documents.values())
+                    if not f.done()]
 
     def result(self) -> FetchResult:
         """Wait for every fetch; the records in a fixed order: each top manifest, then an index's children."""
-        while True:
-            futures = self._futures()
-            wait(futures)
-            if len(self._futures()) == len(futures):
-                break
+        while not self.done():
+            wait(self._pending())
         outcomes = {d: f.result() for d, f in self.manifests.items()}
         configs = {d: f.result() for d, f in self.configs.items()}
-        problems = [o.problem for o in (*outcomes.values(), *configs.values()) if not o.final and o.problem]
+        downloads = {d: f.result() for d, f in self.documents.items()}
+        problems = [o.problem for o in (*outcomes.values(), *configs.values(), *downloads.values())
+                    if not o.final and o.problem]
         if problems:
+            for outcome in downloads.values():
+                for document in (outcome.value or {}).values():
+                    document.close()
             return FetchResult([], False, problems)
-        parent_of: dict[str, tuple[str, dict]] = {}
-        order: list[str] = []
-        for top in self.tops:
-            self._walk(top, outcomes, parent_of, order)
+        parent_of, order = self._walk_all(outcomes)
         records = []
         for digest in order:
             manifest: Manifest | None = outcomes[digest].value
@@ -249,7 +369,28 @@ class PackageFetch:
                 tags=sorted(self.tags_by_digest.get(digest, ())),
                 config=configs[digest].value if digest in configs else None,
             ))
-        return FetchResult(records, True, [])
+        return FetchResult(records, True, [], self._documents(downloads))
+
+    def _documents(self, downloads: dict[str, Outcome]) -> list[Document]:
+        """One `attestations` record per document layer: read when downloaded, else what the registry says;
+        a document whose bytes did not match its digest gives none."""
+        out = []
+        for ref in self.document_refs or []:
+            outcome = downloads.get(ref.digest)
+            if outcome is None:
+                out.append(Document(attestation_record(ref)))
+            elif outcome.value is not None:
+                out.append(outcome.value[ref.manifest_digest, ref.layer_index])
+            elif outcome.too_large:  # larger than its descriptor said: not read, what the registry says
+                out.append(Document(attestation_record(ref)))
+        return out
+
+    def _walk_all(self, outcomes: dict[str, Outcome]) -> tuple[dict[str, tuple[str, dict]], list[str]]:
+        parent_of: dict[str, tuple[str, dict]] = {}
+        order: list[str] = []
+        for top in self.tops:
+            self._walk(top, outcomes, parent_of, order)
+        return parent_of, order
 
     def _walk(self, digest: str, outcomes: dict[str, Outcome], parent_of: dict[str, tuple[str, dict]],
               order: list[str]) -> None:
