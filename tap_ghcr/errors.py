@@ -25,3 +25,7 @@ class RateLimitExceededError(TapGHCRError):
 
 class RegistryConnectionError(TapGHCRError):
     """`registry_url` (or its token endpoint) did not answer, even after retries."""
+
+
+class GitHubConnectionError(TapGHCRError):
+    """`api_url` did not answer (refused, unknown host, TLS failure), even after retries."""

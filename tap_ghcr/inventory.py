@@ -28,6 +28,7 @@ from tap_ghcr.registry import (
     RegistryUnauthorizedError,
     RegistryUnreachableError,
 )
+from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 
 if t.TYPE_CHECKING:
@@ -77,9 +78,11 @@ class RegistryInventory:
         *,
         credentials: t.Callable[[], tuple[str, str] | None],
         max_workers: int,
+        policy: RetryPolicy = REGISTRY_POLICY,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.max_workers = max_workers
+        self.policy = policy
         self._credentials = credentials
         self._clients: dict[str, RegistryClient] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
@@ -92,7 +95,9 @@ class RegistryInventory:
             if base not in self._clients:
                 try:
                     self._clients[base] = RegistryClient(
-                        base, credentials=self._credentials, max_workers=self.max_workers
+                        base, credentials=self._credentials, max_workers=self.max_workers,
+                        credentials_host=self.registry_url,  # other registries in `images` read anonymously
+                        policy=self.policy,
                     )
                 except ProxyNotSupportedError as exc:
                     raise ConfigError(str(exc)) from None
@@ -103,6 +108,8 @@ class RegistryInventory:
         return sum(c.requests_made + c.tokens.requests_made for c in self._clients.values())
 
     def close(self) -> None:
+        for client in list(self._clients.values()):
+            client.close()  # workers still retrying give up: no log line after the error line
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # images mode -------------------------------------------------------------
@@ -289,4 +296,6 @@ class PackageFetch:
 
 
 def _unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:
+    if exc.origin:
+        return RegistryConnectionError(f"could not connect to {exc.origin} (registry_url): {exc.reason}")
     return RegistryConnectionError(f"{exc}: check `registry_url` and the network")

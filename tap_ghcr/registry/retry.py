@@ -100,6 +100,7 @@ class RetryPolicy:
         retrying (a sync that already failed must not keep logging retries after its error line).
         """
         policy = self
+        sleep = stop.wait if stop is not None and self.sleep is time.sleep else self.sleep  # stop cuts a wait short
         limit = self.max_time if max_time is None else max_time
         planned = threading.local()
 
@@ -118,7 +119,7 @@ class RetryPolicy:
             wait = min(planned.wait, max(limit - details.get("elapsed", 0.0), 0.0))
             if on_retry is not None:
                 on_retry(details["exception"], details.get("tries", 0), wait)
-            policy.sleep(wait)
+            sleep(wait)
 
         return t.cast(F, backoff.on_exception(
             waits,

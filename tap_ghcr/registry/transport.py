@@ -221,8 +221,8 @@ class Transport:
             host = urlsplit(url).hostname
             return CertificateError(f"the TLS certificate of {host} did not verify ({detail})",
                                     origin=origin, reason="TLS certificate did not verify")
-        first = origin not in self._answered
-        return NetworkError(origin, _reason(reason, proxy), first_contact=first)
+        first = origin not in self._answered and never_connected(reason)
+        return NetworkError(origin, network_reason(reason, proxy), first_contact=first)
 
 
 def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
@@ -235,8 +235,8 @@ def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
         body = raw.read() if length is not None else raw.read(limit + 1)
     except (u3.HTTPError, OSError) as exc:
         _drop(raw)
-        raise NetworkError(origin_of(getattr(raw, "url", "") or ""), f"the answer broke off ({_reason(exc, None)})",
-                           first_contact=False) from None
+        reason = f"the answer broke off ({network_reason(exc)})"
+        raise NetworkError(origin_of(getattr(raw, "url", "") or ""), reason, first_contact=False) from None
     if len(body) > limit:
         _drop(raw)
         raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
@@ -249,8 +249,27 @@ def _drop(raw: urllib3.BaseHTTPResponse) -> None:
     raw.release_conn()
 
 
-def _reason(exc: BaseException, proxy: str | None) -> str:
-    """A few words for a log line: `connection refused`, `name not resolved`..."""
+def _innermost(exc: BaseException) -> BaseException:
+    """urllib3's own error inside requests' wrapper and urllib3's MaxRetryError."""
+    while exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return exc
+
+
+def never_connected(exc: BaseException) -> bool:
+    """No connection was made at all: refused, unknown host, connect timeout or a failed TLS handshake.
+
+    (A connection that was made and then dropped is another matter: that host is there.)"""
+    inner = _innermost(exc)
+    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError)) or (
+        isinstance(inner, u3.ProxyError) and isinstance(inner.original_error, u3.NewConnectionError))
+
+
+def network_reason(exc: BaseException, proxy: str | None = None) -> str:
+    """A few words for a log line: `connection refused`, `name not resolved`... (urllib3 or requests errors)."""
+    exc = _innermost(exc)
     text = str(exc).lower()
     via = f" (via proxy {_safe(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
@@ -261,7 +280,9 @@ def _reason(exc: BaseException, proxy: str | None) -> str:
         return "connect timed out" + via
     if isinstance(exc, u3.ReadTimeoutError) or "read timed out" in text:
         return "read timed out" + via
-    if isinstance(exc, u3.SSLError):
+    if "certificate verify failed" in text:
+        return "TLS certificate did not verify" + via
+    if isinstance(exc, u3.SSLError) or "ssl" in text:
         return "TLS handshake failed" + via
     if isinstance(exc, u3.ProxyError):
         return f"the proxy failed{via}"
