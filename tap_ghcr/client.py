@@ -168,6 +168,12 @@ class GitHubStream(RESTStream):
             self._tap.progress.wait(wait)  # type: ignore[attr-defined]
             raise RateLimitedError(f"{kind} rate limit", response, wait)
         path = redact(response.request.path_url.split("?")[0]) if response.request else ""
+        if status == 407:
+            origin = "/".join(str(response.url).split("/")[:3])
+            raise GitHubConnectionError(
+                f"could not connect to {origin} (api_url): the proxy asked for credentials (407): "
+                "give them in the proxy URL (http://user:pass@host:port)"
+            )
         message = redact(_github_message(response))
         if status == 401:
             raise GitHubAuthError(
@@ -215,6 +221,7 @@ class GitHubStream(RESTStream):
             on_retry=self._log_retry,
             first_contact=self._first_contact,
             max_time=float(self.config.get("max_rate_limit_wait", 900)) + 300.0,
+            giveup=lambda exc: isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc),
         )
 
         def call(*args: t.Any, **kwargs: t.Any) -> t.Any:

@@ -58,12 +58,6 @@ class ResponseTooLargeError(RegistryError):
     temporary = False  # type: ignore[assignment]
 
 
-class ProxyAuthenticationError(RegistryError):
-    """407: the proxy wants credentials it was not given (or refused them); retrying will not help."""
-
-    temporary = False  # type: ignore[assignment]
-
-
 class RegistryUnreachableError(RegistryError):
     """The registry (or its token endpoint) did not answer at all, even after retries.
 
@@ -76,6 +70,14 @@ class RegistryUnreachableError(RegistryError):
         super().__init__(message)
         self.origin = origin
         self.reason = reason
+
+
+class ProxyAuthenticationError(RegistryUnreachableError):
+    """407: the proxy wants credentials it was not given (or refused them); retrying will not help.
+
+    An unreachable registry to callers (the sync cannot go on), but final: never retried."""
+
+    temporary = False  # type: ignore[assignment]
 
 
 def describe_errors(body: bytes | str) -> tuple[str | None, str]:
@@ -111,6 +113,4 @@ def error_for(response: Response, what: str) -> RegistryError:
         return RegistryUnauthorizedError(message, status, code)
     if status == 404:
         return ManifestUnknownError(message, status, code)
-    if status == 407:
-        return ProxyAuthenticationError(f"{what}: the proxy answered 407 (proxy authentication required)", status)
     return RegistryError(message, status, code)

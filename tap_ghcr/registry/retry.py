@@ -93,6 +93,7 @@ class RetryPolicy:
         first_contact: t.Callable[[BaseException], bool] = lambda exc: False,
         stop: threading.Event | None = None,
         max_time: float | None = None,
+        giveup: t.Callable[[BaseException], bool] = lambda exc: False,
     ) -> F:
         """`func` retried on `retry_on` by this policy; the last exception is raised when it gives up.
 
@@ -128,6 +129,7 @@ class RetryPolicy:
             max_time=limit,
             jitter=None,
             on_backoff=before_wait,
+            giveup=giveup,
             logger=None,
         )(func))
 

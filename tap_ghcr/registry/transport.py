@@ -199,8 +199,7 @@ class Transport:
         if status == 407 and proxy:
             raw.close()
             raw.release_conn()
-            raise ProxyAuthenticationError(f"the proxy {_safe(proxy)} asked for credentials (407) for {what or origin}"
-                                           ": put them in the proxy URL (http://user:password@host:port)", 407)
+            raise _proxy_auth(proxy, origin)
         if stream and 200 <= status < 300:
             return Response(status, raw.headers, b"", url, raw)
         bound = limit if status < 300 else SMALL_BODY_LIMIT
@@ -213,9 +212,7 @@ class Transport:
         origin = origin_of(url)
         text = str(reason)
         if isinstance(reason, u3.ProxyError) and "407" in text:
-            return ProxyAuthenticationError(
-                f"the proxy {_safe(proxy or '')} asked for credentials (407) for {origin}: put them in the proxy URL "
-                "(http://user:password@host:port)", 407)
+            return _proxy_auth(proxy or "", origin)
         if isinstance(reason, u3.SSLError) and "CERTIFICATE_VERIFY_FAILED" in text:
             detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
             host = urlsplit(url).hostname
@@ -223,6 +220,11 @@ class Transport:
                                     origin=origin, reason="TLS certificate did not verify")
         first = origin not in self._answered and never_connected(reason)
         return NetworkError(origin, network_reason(reason, proxy), first_contact=first)
+
+
+def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
+    reason = f"the proxy {_safe(proxy)} asked for credentials (407): give them in the proxy URL (http://user:pass@host:port)"
+    return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
 def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
@@ -271,6 +273,8 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     """A few words for a log line: `connection refused`, `name not resolved`... (urllib3 or requests errors)."""
     exc = _innermost(exc)
     text = str(exc).lower()
+    if "407" in text:
+        return "the proxy asked for credentials (407): give them in the proxy URL (http://user:pass@host:port)"
     via = f" (via proxy {_safe(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
         return "name not resolved" + via
