@@ -172,7 +172,7 @@ class GitHubStream(RESTStream):
             origin = "/".join(str(response.url).split("/")[:3])
             raise GitHubConnectionError(
                 f"could not connect to {origin} (api_url): the proxy asked for credentials (407): "
-                "give them in the proxy URL (http://user:pass@host:port)"
+                "put user and password in the proxy URL"
             )
         message = redact(_github_message(response))
         if status == 401:

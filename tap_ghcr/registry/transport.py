@@ -223,7 +223,7 @@ class Transport:
 
 
 def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
-    reason = f"the proxy {_safe(proxy)} asked for credentials (407): give them in the proxy URL (http://user:pass@host:port)"
+    reason = f"the proxy {_safe(proxy)} asked for credentials (407): put user and password in the proxy URL"
     return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
@@ -274,7 +274,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     exc = _innermost(exc)
     text = str(exc).lower()
     if "407" in text:
-        return "the proxy asked for credentials (407): give them in the proxy URL (http://user:pass@host:port)"
+        return "the proxy asked for credentials (407): put user and password in the proxy URL"
     via = f" (via proxy {_safe(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
         return "name not resolved" + via
