@@ -67,6 +67,18 @@ def test_the_policy_tries_max_tries_times(failures, max_tries, calls, ok):
     assert len(slept) == calls - 1
 
 
+@pytest.mark.parametrize("failures", [0, 1, 5, 6, 9])
+def test_call_counts_tries_like_wrap(failures):
+    p, slept = policy(base=0.25, cap=20.0, max_tries=6)
+    fake = Fake(failures)
+    if failures < 6:
+        assert p.call(fake, (Flaky,)) == "ok"
+    else:
+        with pytest.raises(Flaky):
+            p.call(fake, (Flaky,))
+    assert fake.calls == min(failures + 1, 6) and len(slept) == fake.calls - 1
+
+
 def test_waits_double_up_to_the_cap_and_a_server_wait_wins():
     p, slept = policy(base=0.25, cap=1.0, max_tries=6)
     assert p.wrap(Fake(5), (Flaky,))() == "ok"

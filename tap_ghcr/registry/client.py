@@ -298,10 +298,13 @@ class RegistryClient:
             return response
 
         try:
-            return self.policy.wrap(attempt, (RetryableAnswer, *NETWORK_ERRORS), on_retry=_log_retry,
-                                    first_contact=_first_contact, stop=self.stopped)()
+            return self.policy.call(attempt, _RETRY_ON, on_retry=_log_retry, first_contact=_first_contact,
+                                    stop=self.stopped)
         except RetryableAnswer as exc:
             return exc.response
+
+
+_RETRY_ON = (RetryableAnswer, *NETWORK_ERRORS)
 
 
 def _anonymous() -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import backoff
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+T = t.TypeVar("T")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -132,6 +133,27 @@ class RetryPolicy:
             giveup=giveup,
             logger=None,
         )(func))
+
+
+    def call(
+        self,
+        func: t.Callable[[], T],
+        retry_on: tuple[type[BaseException], ...],
+        **options: t.Any,
+    ) -> T:
+        """`func()` under this policy (options as for `wrap`). The first try runs bare: the retry
+        machinery is built only once something failed, which keeps thousands of small GETs cheap."""
+        try:
+            return func()
+        except retry_on as exc:
+            failed = [exc]
+
+        def again() -> T:
+            if failed:
+                raise failed.pop()  # the first try's failure, counted as try 1
+            return func()
+
+        return self.wrap(again, retry_on, **options)()
 
 
 #: The registry's policy: shorter first waits (a sync is thousands of small GETs), six tries.

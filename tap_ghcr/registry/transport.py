@@ -125,24 +125,28 @@ class Transport:
         }
         self._direct = urllib3.PoolManager(**self._pool_kw)
         self._proxied: dict[str, urllib3.PoolManager] = {}
-        self._routes: dict[str, tuple[urllib3.PoolManager, str | None]] = {}  # origin -> (manager, proxy)
+        self._routes: dict[str, tuple[urllib3.PoolManager, str | None, t.Any]] = {}  # origin -> manager, proxy, pool
         self._answered: set[str] = set()
         self._lock = threading.Lock()
 
     def route(self, url: str) -> tuple[urllib3.PoolManager, str | None]:
         """The manager (and proxy URL, if any) for `url`, decided once per origin from the environment."""
-        origin = origin_of(url)
+        manager, proxy, _ = self._route(origin_of(url), url)
+        return manager, proxy
+
+    def _route(self, origin: str, url: str) -> tuple[urllib3.PoolManager, str | None, t.Any]:
         found = self._routes.get(origin)
         if found is not None:
             return found
         proxy = select_proxy(url, get_environ_proxies(url))
         with self._lock:
             if proxy is None:
-                found = (self._direct, None)
+                # Direct: the host's connection pool itself, so a request skips PoolManager's URL parsing.
+                found = (self._direct, None, self._direct.connection_from_url(url))
             else:
                 if proxy not in self._proxied:
                     self._proxied[proxy] = self._proxy_manager(proxy)
-                found = (self._proxied[proxy], proxy)
+                found = (self._proxied[proxy], proxy, None)
             self._routes[origin] = found
         return found
 
@@ -183,16 +187,25 @@ class Transport:
         error answers are bounded by SMALL_BODY_LIMIT. `stream` leaves a 2xx body unread in `raw`."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        manager, proxy = self.route(url)
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        manager, proxy, pool = self._route(origin, url)
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         if basic_auth:
             pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
             all_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         try:
-            raw = manager.urlopen(method, url, headers=all_headers, redirect=False, preload_content=False)
+            if pool is not None:
+                try:
+                    raw = pool.urlopen(method, url[len(origin):] or "/", headers=all_headers, redirect=False,
+                                       assert_same_host=False, preload_content=False)
+                except u3.ClosedPoolError:  # evicted from the manager: ask it again
+                    self._routes.pop(origin, None)
+                    raw = manager.urlopen(method, url, headers=all_headers, redirect=False, preload_content=False)
+            else:
+                raw = manager.urlopen(method, url, headers=all_headers, redirect=False, preload_content=False)
         except u3.HTTPError as exc:
             raise self._failure(url, proxy, exc) from None
-        origin = origin_of(url)
         if origin not in self._answered:
             self._answered.add(origin)
         status = raw.status
