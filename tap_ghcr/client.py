@@ -6,12 +6,10 @@ GitHub asks for serial REST requests, so nothing here is concurrent.
 
 from __future__ import annotations
 
-import os
 import time
 import typing as t
 from dataclasses import dataclass
 
-import backoff
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator, SimpleAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -20,19 +18,20 @@ from singer_sdk.streams import RESTStream
 
 from tap_ghcr.errors import (
     GitHubAuthError,
+    GitHubConnectionError,
     GitHubNotFoundError,
     PackageVanishedError,
     RateLimitExceededError,
 )
 from tap_ghcr.redact import redact
+from tap_ghcr.registry.retry import GITHUB_POLICY, RetryPolicy, retry_after_seconds
+from tap_ghcr.registry.transport import network_reason, never_connected
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 API_VERSION = "2022-11-28"
 SECONDARY_DEFAULT_WAIT = 60.0
-# First retry wait; doubled each try. TAP_GHCR_RETRY_BASE shortens it in tests.
-RETRY_BASE_SECONDS = float(os.environ.get("TAP_GHCR_RETRY_BASE", "0.5"))
 # Below this many requests left, requests are spaced out until the reset.
 LOW_BUDGET = 50
 
@@ -43,6 +42,7 @@ class RateLimitedError(RetriableAPIError):
     def __init__(self, message: str, response: requests.Response, wait: float) -> None:
         super().__init__(message, response)
         self.wait = wait
+        self.retry_after = wait  # what the retry policy waits instead of its backoff
 
 
 def rate_limit_wait(response: requests.Response, now: float | None = None) -> tuple[str, float] | None:
@@ -51,12 +51,9 @@ def rate_limit_wait(response: requests.Response, now: float | None = None) -> tu
         return None
     now = time.time() if now is None else now
     headers = response.headers
-    retry_after = headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return "secondary", max(float(retry_after), 0.0)
-        except ValueError:
-            return "secondary", SECONDARY_DEFAULT_WAIT
+    if headers.get("retry-after") is not None:
+        seconds = retry_after_seconds(headers["retry-after"], now)
+        return "secondary", SECONDARY_DEFAULT_WAIT if seconds is None else seconds
     if headers.get("x-ratelimit-remaining") == "0":
         reset = headers.get("x-ratelimit-reset")
         try:
@@ -155,6 +152,7 @@ class GitHubStream(RESTStream):
                 time.sleep(delay)
 
     def validate_response(self, response: requests.Response) -> None:
+        _answered(self._tap).add("/".join(str(response.url).split("/")[:3]))  # any answer: the host is there
         status = response.status_code
         if status < 400:
             return
@@ -171,6 +169,12 @@ class GitHubStream(RESTStream):
             self._tap.progress.wait(wait)  # type: ignore[attr-defined]
             raise RateLimitedError(f"{kind} rate limit", response, wait)
         path = redact(response.request.path_url.split("?")[0]) if response.request else ""
+        if status == 407:
+            origin = "/".join(str(response.url).split("/")[:3])
+            raise GitHubConnectionError(
+                f"could not connect to {origin} (api_url): the proxy asked for credentials (407): "
+                "put user and password in the proxy URL"
+            )
         message = redact(_github_message(response))
         if status == 401:
             raise GitHubAuthError(
@@ -191,57 +195,69 @@ class GitHubStream(RESTStream):
             raise RetriableAPIError(f"GitHub answered {status} for {path}", response)
         raise FatalAPIError(f"GitHub answered {status} for {path}: {message}")
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """Wait what a rate limit asks; otherwise exponential (jitter added by backoff)."""
-        def waits() -> t.Generator[float, t.Any, None]:
-            exc = yield 0.0  # primed by backoff with send(None)
-            attempt = 0
-            while True:
-                if isinstance(exc, RateLimitedError):
-                    exc = yield exc.wait
-                else:
-                    attempt += 1
-                    exc = yield min(RETRY_BASE_SECONDS * 2**attempt, 30.0)
-        return waits()
+    # Retries: the tap's one RetryPolicy (tap_ghcr.registry.retry), shared with the registry client ----
+
+    RETRY_ON: t.ClassVar[tuple[type[BaseException], ...]] = (
+        ConnectionResetError,
+        RetriableAPIError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return getattr(self._tap, "retry_policy", GITHUB_POLICY)
 
     def backoff_max_tries(self) -> int:
-        return 8
+        return self.retry_policy.max_tries
 
     def request_decorator(self, func: t.Callable) -> t.Callable:
-        """The SDK's retry policy, bounded in time as well as in tries."""
-        return backoff.on_exception(
-            self.backoff_wait_generator,
-            (
-                ConnectionResetError,
-                RetriableAPIError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
-            max_tries=self.backoff_max_tries,
+        """The policy's retries, bounded in time too; a host that never answered fails in seconds,
+        as one `could not connect to ... (api_url)` error."""
+        retrying = self.retry_policy.wrap(
+            func,
+            self.RETRY_ON,
+            on_retry=self._log_retry,
+            first_contact=self._first_contact,
             max_time=float(self.config.get("max_rate_limit_wait", 900)) + 300.0,
-            on_backoff=self.backoff_handler,
-            jitter=self.backoff_jitter,
-            logger=None,
-        )(func)
+            giveup=lambda exc: isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc),
+        )
 
-    def backoff_jitter(self, value: float) -> float:
-        import random
+        def call(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return retrying(*args, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                url = getattr(exc.request, "url", None) or self.url_base
+                origin = "/".join(str(url).split("/")[:3])
+                raise GitHubConnectionError(
+                    f"could not connect to {origin} (api_url): {network_reason(exc)}"
+                ) from None
 
-        return value + random.uniform(0, min(1.0, value / 4 + 0.05))
+        return call
 
-    def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
-        exc = details.get("exception")
+    def _first_contact(self, exc: BaseException) -> bool:
+        """A connection error from a host that has not answered once in this run."""
+        if not isinstance(exc, requests.exceptions.ConnectionError) or not never_connected(exc):
+            return False
+        url = getattr(exc.request, "url", None) or self.url_base
+        return "/".join(str(url).split("/")[:3]) not in _answered(self._tap)
+
+    def _log_retry(self, exc: BaseException, tries: int, wait: float) -> None:
         if isinstance(exc, RateLimitedError):
             return  # already logged with its reason
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        self.logger.warning(
-            "GitHub request failed (%s); retry %d in %.1f s",
-            status or type(exc).__name__,
-            details.get("tries", 0),
-            details.get("wait", 0.0),
-        )
+        reason = status or (network_reason(exc) if isinstance(exc, requests.RequestException) else type(exc).__name__)
+        self.logger.warning("GitHub request failed (%s); retry %d in %.1f s", reason, tries, wait)
+
+
+def _answered(tap: t.Any) -> set[str]:
+    """Origins (`scheme://host:port`) that have answered this tap at least once."""
+    found = tap.__dict__.get("answered_origins")
+    if found is None:
+        found = tap.__dict__.setdefault("answered_origins", set())
+    return found
 
 
 @dataclass
@@ -283,7 +299,8 @@ class ConditionalPagesMixin:
                         raise
                     if attempt == tries:
                         raise PackageVanishedError(str(exc)) from None
-                    time.sleep(RETRY_BASE_SECONDS * 2**attempt)
+                    policy = self.retry_policy
+                    policy.sleep(min(policy.cap, policy.base * 2**attempt))
             raise AssertionError("unreachable")
 
         number = 1

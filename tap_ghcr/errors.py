@@ -33,3 +33,7 @@ class RegistryIncompleteError(TapGHCRError):
 
 class PackageVanishedError(TapGHCRError):
     """A package's versions list kept answering 404: deleted while the sync ran."""
+
+
+class GitHubConnectionError(TapGHCRError):
+    """`api_url` did not answer (refused, unknown host, TLS failure), even after retries."""

@@ -38,7 +38,9 @@ from tap_ghcr.registry import (
     RegistryError,
     RegistryUnauthorizedError,
     RegistryUnreachableError,
+    ResponseTooLargeError,
 )
+from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 
 logger = logging.getLogger("tap-ghcr")
@@ -63,9 +65,11 @@ class RegistryFetcher:
         *,
         credentials: t.Callable[[], tuple[str, str] | None],
         max_workers: int,
+        policy: RetryPolicy = REGISTRY_POLICY,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.max_workers = max_workers
+        self.policy = policy
         self._credentials = credentials
         self._clients: dict[str, RegistryClient] = {}
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
@@ -80,7 +84,9 @@ class RegistryFetcher:
             if base not in self._clients:
                 try:
                     self._clients[base] = RegistryClient(
-                        base, credentials=self._credentials, max_workers=self.max_workers
+                        base, credentials=self._credentials, max_workers=self.max_workers,
+                        credentials_host=self.registry_url,  # other registries in `images` read anonymously
+                        policy=self.policy,
                     )
                 except ProxyNotSupportedError as exc:
                     raise ConfigError(str(exc)) from None
@@ -91,9 +97,9 @@ class RegistryFetcher:
         return sum(c.requests_made + c.tokens.requests_made for c in self._clients.values())
 
     def close(self) -> None:
+        for client in list(self._clients.values()):
+            client.close()  # workers still retrying give up: no log line after the error line
         self.pool.shutdown(wait=False, cancel_futures=True)
-        for client in self._clients.values():
-            client.close()
 
     def warn_denied(self, repository: str) -> None:
         if repository not in self._denied:
@@ -112,6 +118,9 @@ class RegistryFetcher:
         except DigestMismatchError as exc:
             logger.error("%s failed its digest check, not emitted: %s", what, exc)
             return Outcome(final=True, problem=str(exc))
+        except ResponseTooLargeError as exc:
+            logger.error("%s refused: %s", what, exc)
+            return Outcome(final=True, problem=str(exc), too_large=True)
         except ManifestUnknownError as exc:
             if gone_is_final:
                 logger.warning("%s is no longer in the registry (deleted version), no record", what)
@@ -119,7 +128,7 @@ class RegistryFetcher:
         except RegistryUnauthorizedError as exc:
             self.warn_denied(repository)
             return Outcome(final=False, problem=str(exc))
-        except RegistryUnreachableError as exc:
+        except RegistryUnreachableError as exc:  # a proxy's 407 too: no later request would do better
             self.outage = self.outage or exc
             return Outcome(final=False, problem=str(exc))
         except RegistryError as exc:

@@ -309,6 +309,8 @@ class SyncCore:
             self._failed(f"{plan.owner_login}/{plan.package_name}", result.problems[0])
         outage = self.fetcher.outage if plan.uses_registry else None
         if outage is not None and not self.completed_registry_work:
+            if outage.origin:
+                raise RegistryConnectionError(f"could not connect to {outage.origin} (registry_url): {outage.reason}")
             raise RegistryConnectionError(f"{outage}: check `registry_url` and the network")
 
     def _failed(self, package: str, problem: str) -> None:

@@ -24,6 +24,7 @@ from tap_ghcr.models import ImageRef, parse_image
 from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
 from tap_ghcr.registry import RegistryError, RegistryUnreachableError
+from tap_ghcr.registry.retry import GITHUB_POLICY, REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.sync import SyncCore
 
 quiet_sdk("tap-ghcr", [])  # before the SDK's first lines, logged while the tap is built
@@ -189,7 +190,24 @@ class TapGHCR(Tap):
             self.registry_url,
             credentials=self._registry_credentials,
             max_workers=int(self.config.get("max_workers") or 8),
+            policy=self.registry_retry_policy,
         )
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """GitHub's retry timing. The undocumented `retry_base_seconds` setting shortens every wait
+        (the tests' subprocess runs use it), instead of an environment variable read at import."""
+        return self._scaled(GITHUB_POLICY)
+
+    @cached_property
+    def registry_retry_policy(self) -> RetryPolicy:
+        return self._scaled(REGISTRY_POLICY)
+
+    def _scaled(self, policy: RetryPolicy) -> RetryPolicy:
+        base = self.config.get("retry_base_seconds")
+        if isinstance(base, (int, float)) and not isinstance(base, bool) and base >= 0:
+            return policy.scaled(float(base))
+        return policy
 
     def _registry_credentials(self) -> tuple[str, str] | None:
         if not self.token:

@@ -16,6 +16,8 @@ from tests.emulator.dataset import Dataset, sample_dataset
 from tests.emulator.world import World, start_world
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The hidden `retry_base_seconds` setting for subprocess runs: the production retry policy, scaled down.
+FAST_RETRY_BASE = 0.02
 
 
 def tap_executable() -> str:
@@ -47,6 +49,7 @@ def run_tap(config: dict, tmp_path: Path, *, state: dict | None = None, catalog:
             args: t.Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
     """Run the installed `tap-ghcr` as a process and parse its Singer output."""
     config_file = tmp_path / f"config-{os.urandom(4).hex()}.json"
+    config = {"retry_base_seconds": FAST_RETRY_BASE, **config}  # same retry path, shorter waits
     config_file.write_text(json.dumps(config))
     cmd = [tap_executable(), "--config", str(config_file), *args]
     if state is not None:
@@ -58,7 +61,6 @@ def run_tap(config: dict, tmp_path: Path, *, state: dict | None = None, catalog:
         catalog_file.write_text(json.dumps(catalog))
         cmd += ["--catalog", str(catalog_file)]
     full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN"}
-    full_env.setdefault("TAP_GHCR_RETRY_BASE", "0.02")  # same retry path, shorter waits
     full_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, check=False)
     messages = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_tap
 
 CONTRACT = {
@@ -70,6 +72,27 @@ def test_unreachable_api_is_one_line_and_exit_1(world, tmp_path):
     assert run.returncode == 1
     line = _one_error_line(run.stderr)
     assert "could not connect" in line
+
+
+@pytest.mark.parametrize("setting", ["api_url", "registry_url"])
+def test_a_url_that_never_answers_is_one_line_within_45_s(world, tmp_path, setting):
+    """With the production retry timing (no shortened waits): a host that never answered fails fast."""
+    import time
+
+    from tests.emulator.registry import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    config = world.config(**{setting: url, "retry_base_seconds": None})
+    if setting == "registry_url":
+        config.update(organizations=[], users=[], images=["acme/web"])
+    started = time.monotonic()
+    run = run_tap(config, tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert line == f"tap-ghcr: error: could not connect to {url} ({setting}): connection refused"
+    assert run.stderr.rstrip().splitlines()[-1] == line, "nothing is logged after the error line"
+    assert elapsed < 45, f"took {elapsed:.0f} s"
 
 
 def test_nothing_configured_without_token_is_one_line(tmp_path):

@@ -261,8 +261,8 @@ def test_a_certificate_that_does_not_verify_is_one_clear_error_without_retries(t
 
 
 def test_a_proxy_it_cannot_speak_to_is_named_up_front(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3129")
+    monkeypatch.setenv("HTTPS_PROXY", "ftp://proxy.example:3129")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    with pytest.raises(ProxyNotSupportedError, match=r"proxy for ghcr\.io is a https:// URL"):
+    with pytest.raises(ProxyNotSupportedError, match=r"proxy ftp://proxy\.example:3129 is a ftp:// URL"):
         RegistryClient("https://ghcr.io")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 
@@ -113,7 +112,7 @@ def test_faults_change_nothing_in_the_records(fresh_world, tmp_path):
 def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_after):
     world = fresh_world(sample_dataset(scale=4))
     config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(world.config(state_interval=0)))  # a STATE after every package
+    config_file.write_text(json.dumps(world.config(state_interval=0, retry_base_seconds=0.02)))  # a STATE per package
     full = run_tap(world.config(), tmp_path)
     want = {s: {json.dumps(r, sort_keys=True) for r in full.records(s)} for s in
             ("packages", "package_versions", "tags", "manifests")}
@@ -125,8 +124,7 @@ def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_
         if state is not None:
             (tmp_path / "state.json").write_text(json.dumps(state))
             cmd += ["--state", str(tmp_path / "state.json")]
-        env = {**os.environ, "TAP_GHCR_RETRY_BASE": "0.02"}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert proc.stdout is not None
         lines = 0
         killed = False

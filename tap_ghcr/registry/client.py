@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import tempfile
 import threading
 import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urljoin, urlsplit
 
-from tap_ghcr.registry import digest as digests
-from tap_ghcr.registry.challenge import Challenge, parse_challenge
-from tap_ghcr.registry.errors import RegistryError, RegistryUnreachableError, error_for
-from tap_ghcr.registry.media_types import ACCEPT
-from tap_ghcr.registry.retry import RETRY_EXCEPTIONS, send_with_retries
-from tap_ghcr.registry.token import TokenSource
-from tap_ghcr.registry.transport import Response, Transport
+from urllib3 import exceptions as u3
 
-MAX_REDIRECTS = 5
+from tap_ghcr.registry import digest as digests
+from tap_ghcr.registry import redirect
+from tap_ghcr.registry.challenge import Challenge, parse_challenge
+from tap_ghcr.registry.errors import (
+    DigestMismatchError,
+    RegistryError,
+    RegistryUnreachableError,
+    ResponseTooLargeError,
+    error_for,
+)
+from tap_ghcr.registry.media_types import ACCEPT
+from tap_ghcr.registry.realm import same_registry
+from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy, retry_after_seconds
+from tap_ghcr.registry.token import TokenSource
+from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, Transport
+
+#: Manifests are read whole into memory. 4 MiB is what the OCI distribution-spec asks every registry to
+#: accept and what the CNCF distribution registry itself refuses to store beyond, so a larger manifest
+#: is abnormal; with `max_workers` fetches in flight it bounds memory to a few tens of MB.
+#: (go-containerregistry allows 100 MiB; a tap holding eight at once should not.)
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: Image configs are JSON read whole too; history-heavy ones reach a few hundred KB, 16 MiB is generous.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+#: Streamed blobs stay in memory up to this size, then spill to a temporary file.
+SPOOL_BYTES = 1024 * 1024
+CHUNK_BYTES = 64 * 1024
+logger = logging.getLogger("tap-ghcr.registry")
 
 
 @dataclass(frozen=True)
@@ -35,8 +58,22 @@ class Manifest:
         return data if isinstance(data, dict) else {}
 
 
+class RetryableAnswer(Exception):
+    """A 429 or 5xx: worth another try; `retry_after` is the wait the server asked for, if any."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"registry answered {response.status_code}")
+        self.response = response
+        self.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+
+
 class RegistryClient:
-    """An OCI distribution client for one registry (e.g. https://ghcr.io)."""
+    """An OCI distribution client for one registry (e.g. https://ghcr.io).
+
+    `credentials` are used only when this registry is `credentials_host` (a URL or `host:port`,
+    compared by host AND port; default: this registry), and then only for token realms on this
+    registry's host name (see `realm`). `policy` sets the retry timing.
+    """
 
     def __init__(
         self,
@@ -45,26 +82,43 @@ class RegistryClient:
         credentials: t.Callable[[], tuple[str, str] | None] = lambda: None,
         max_workers: int = 8,
         user_agent: str = "tap-ghcr",
+        credentials_host: str | None = None,
+        policy: RetryPolicy = REGISTRY_POLICY,
+        max_manifest_bytes: int = MAX_MANIFEST_BYTES,
+        max_config_bytes: int = MAX_CONFIG_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
-        self.transport = Transport(max_workers, user_agent, proxy_for=self.base_url)
-        self.tokens = TokenSource(self.transport, credentials)
+        if credentials_host is not None and not same_registry(self.base_url, credentials_host):
+            credentials = _anonymous  # another registry named in `images`: it never sees the GitHub token
+        self.policy = policy
+        self.max_manifest_bytes = max_manifest_bytes
+        self.max_config_bytes = max_config_bytes
+        self.transport = Transport(max_workers, user_agent)
+        self.transport.route(self.base_url)  # a proxy it cannot speak to is named now, not mid-sync
+        self.stopped = threading.Event()
+        self.tokens = TokenSource(self.transport, credentials, registry_url=self.base_url, policy=policy,
+                                  send=self._retrying)
         self._challenge: Challenge | None = None
         self._probed = False
         self._probe_lock = threading.Lock()
         self._lock = threading.Lock()
         self.requests_made = 0
 
-    # Public API --------------------------------------------------------------
-
     def close(self) -> None:
+        """Stop retrying (a sync that failed must not keep logging retries after its error line), and close
+        the idle connections (a finished sync leaves no socket behind)."""
+        self.stopped.set()
         self.transport.close()
+
+    # Public API --------------------------------------------------------------
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """GET a manifest by tag or digest, checked against its digest."""
-        what = f"{repository}@{reference}" if digests.is_digest(reference) else f"{repository}:{reference}"
-        response = self._request("GET", repository, f"manifests/{reference}", what, accept=ACCEPT)
+        what = f"manifest {repository}@{reference}" if digests.is_digest(reference) else \
+            f"manifest {repository}:{reference}"
+        response = self._request("GET", repository, f"manifests/{reference}", what, accept=ACCEPT,
+                                 limit=self.max_manifest_bytes)
         body = response.content
         if digests.is_digest(reference):
             expected = reference
@@ -81,7 +135,7 @@ class RegistryClient:
 
     def head_manifest(self, repository: str, reference: str) -> str:
         """The digest a tag points at, from a HEAD (no body transferred)."""
-        what = f"{repository}:{reference}"
+        what = f"manifest {repository}:{reference}"
         response = self._request("HEAD", repository, f"manifests/{reference}", what, accept=ACCEPT)
         found = response.headers.get("Docker-Content-Digest")
         if found:
@@ -89,11 +143,54 @@ class RegistryClient:
         return self.get_manifest(repository, reference).digest
 
     def get_blob(self, repository: str, digest: str) -> bytes:
-        """GET a blob (an image config); redirects to other hosts go without credentials."""
-        what = f"{repository}@{digest}"
-        response = self._request("GET", repository, f"blobs/{digest}", what, follow=True)
+        """GET a small blob (an image config) whole; redirects to other hosts go without credentials."""
+        what = f"config {repository}@{digest}"
+        response = self._request("GET", repository, f"blobs/{digest}", what, follow=True,
+                                 limit=self.max_config_bytes)
         digests.verify(response.content, digest, what)
         return response.content
+
+    def download_blob(self, repository: str, digest: str, *, max_bytes: int) -> t.BinaryIO:
+        """Stream a blob of any size into a spooled temporary file (at position 0), hashing as it comes.
+
+        Memory stays bounded by SPOOL_BYTES whatever the blob's size. A body over `max_bytes` is
+        ResponseTooLargeError, content not matching `digest` DigestMismatchError.
+        """
+        what = f"blob {repository}@{digest}"
+        algorithm = digest.partition(":")[0]
+        if algorithm not in ("sha256", "sha512"):
+            raise DigestMismatchError(f"{what}: unsupported digest algorithm in {digest!r}")
+        hasher = hashlib.new(algorithm)
+        response = self._request("GET", repository, f"blobs/{digest}", what, follow=True, limit=max_bytes,
+                                 stream=True)
+        raw = response.raw
+        assert raw is not None
+        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        try:
+            length = response.headers.get("Content-Length")
+            if length is not None and int(length) > max_bytes:
+                raise ResponseTooLargeError(f"{what}: the blob is {int(length)} bytes, over the {max_bytes}-byte bound")
+            total = 0
+            try:
+                for chunk in raw.stream(CHUNK_BYTES):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise ResponseTooLargeError(f"{what}: the blob is over the {max_bytes}-byte bound")
+                    hasher.update(chunk)
+                    out.write(chunk)
+            except (u3.HTTPError, OSError) as exc:
+                raise RegistryUnreachableError(f"{what}: the download broke off ({type(exc).__name__})",
+                                               origin=self.base_url, reason="the download broke off") from None
+            raw.release_conn()
+            actual = f"{algorithm}:{hasher.hexdigest()}"
+            if actual != digest:
+                raise DigestMismatchError(f"{what}: content hashes to {actual}, not {digest}")
+        except BaseException:
+            response.close()
+            out.close()
+            raise
+        out.seek(0)
+        return t.cast(t.BinaryIO, out)
 
     def list_tags(self, repository: str, page_size: int = 100) -> list[str]:
         """Every tag, following `Link: rel=next` (and `n`/`last` where honoured)."""
@@ -101,7 +198,7 @@ class RegistryClient:
         seen: set[str] = set()
         path = f"tags/list?n={page_size}"
         while path:
-            response = self._request("GET", repository, path, f"{repository} tags")
+            response = self._request("GET", repository, path, f"{repository} tags", limit=self.max_manifest_bytes)
             page = response.json().get("tags") or []
             for tag in page:
                 if tag not in seen:
@@ -111,7 +208,7 @@ class RegistryClient:
             path = _relative_to_repo(link, repository) if link else ""
         return tags
 
-    # Transport ---------------------------------------------------------------
+    # Auth, redirects, retries --------------------------------------------------
 
     def _request(
         self,
@@ -122,20 +219,24 @@ class RegistryClient:
         *,
         accept: str | None = None,
         follow: bool = False,
+        limit: int = 64 * 1024,
+        stream: bool = False,
     ) -> Response:
+        args = (method, repository, path, what, accept, follow, limit, stream)
         if not self._probed:
             # The first answer says whether and how this registry wants a token; workers starting
             # together would each get the same 401 first, so one asks and the others wait for it.
             with self._probe_lock:
                 if not self._probed:
                     try:
-                        return self._authorized(method, repository, path, what, accept, follow)
+                        return self._authorized(*args)
                     finally:
                         self._probed = True
-        return self._authorized(method, repository, path, what, accept, follow)
+        return self._authorized(*args)
 
     def _authorized(
-        self, method: str, repository: str, path: str, what: str, accept: str | None, follow: bool
+        self, method: str, repository: str, path: str, what: str, accept: str | None, follow: bool,
+        limit: int, stream: bool,
     ) -> Response:
         """The request with this repository's token, learning the challenge from a 401 when needed."""
         url = f"{self.base_url}/v2/{repository}/{path}"
@@ -143,7 +244,7 @@ class RegistryClient:
         challenge = self._challenge
         token = self.tokens.get(challenge, scope) if challenge else None
         for attempt in range(3):
-            response = self._send(method, url, accept, token, follow)
+            response = self._send(method, url, accept, token, follow, limit, stream, what)
             if response.status_code != 401 or attempt == 2:
                 break
             offered = parse_challenge(response.headers.get("WWW-Authenticate"))
@@ -159,34 +260,66 @@ class RegistryClient:
         return response
 
     def _send(
-        self, method: str, url: str, accept: str | None, token: str | None, follow: bool
+        self, method: str, url: str, accept: str | None, token: str | None, follow: bool, limit: int,
+        stream: bool, what: str,
     ) -> Response:
         headers = {"Accept": accept} if accept else {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+
+        def once(target: str, sent: dict[str, str]) -> Response:
+            return self._retrying(lambda: self.transport.request(method, target, sent, limit=limit, what=what,
+                                                                 stream=stream))
+
         try:
-            response = self._send_once(method, url, headers)
-            for _ in range(MAX_REDIRECTS):
+            response = once(url, headers)
+            for _ in range(redirect.MAX_REDIRECTS):
                 if not (follow and response.is_redirect):
                     break
-                url = urljoin(url, response.headers["Location"])
-                if urlsplit(url).netloc != self.host:
-                    # ghcr.io sends blobs to a storage host: it must never see our token.
-                    headers = {k: v for k, v in headers.items() if k != "Authorization"}
-                response = self._send_once(method, url, headers)
+                response.close()
+                target = urljoin(url, response.headers["Location"])
+                # ghcr.io sends blobs to a storage host: it must never see our token (nor over plain http).
+                headers = redirect.headers_for(url, target, headers)
+                url = target
+                response = once(url, headers)
             return response
-        except RETRY_EXCEPTIONS as exc:
-            raise RegistryUnreachableError(
-                f"registry {self.host} did not answer ({type(exc).__name__})"
-            ) from None
+        except NETWORK_ERRORS as exc:
+            assert isinstance(exc, NetworkError)
+            raise RegistryUnreachableError(f"registry {exc.origin} did not answer: {exc.reason}",
+                                           origin=exc.origin, reason=exc.reason) from None
 
-    def _send_once(self, method: str, url: str, headers: dict[str, str]) -> Response:
-        def send() -> Response:
+    def _retrying(self, send: t.Callable[[], Response]) -> Response:
+        """`send` under the retry policy: 429/5xx answers and network errors are tried again."""
+        def attempt() -> Response:
             with self._lock:
                 self.requests_made += 1
-            return self.transport.request(method, url, headers)
+            response = send()
+            if response.status_code == 429 or response.status_code >= 500:
+                response.close()
+                raise RetryableAnswer(response)
+            return response
 
-        return send_with_retries(send)
+        try:
+            return self.policy.call(attempt, _RETRY_ON, on_retry=_log_retry, first_contact=_first_contact,
+                                    stop=self.stopped)
+        except RetryableAnswer as exc:
+            return exc.response
+
+
+_RETRY_ON = (RetryableAnswer, *NETWORK_ERRORS)
+
+
+def _anonymous() -> None:
+    return None
+
+
+def _first_contact(exc: BaseException) -> bool:
+    return isinstance(exc, NetworkError) and exc.first_contact
+
+
+def _log_retry(exc: BaseException, tries: int, wait: float) -> None:
+    reason = f"status {exc.response.status_code}" if isinstance(exc, RetryableAnswer) else str(exc)
+    logger.info("registry request failed (%s); retry %d in %.2f s", reason, tries, wait)
 
 
 def _relative_to_repo(link: str, repository: str) -> str:

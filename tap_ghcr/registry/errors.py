@@ -1,4 +1,10 @@
-"""The OCI error body and the exceptions the client raises."""
+"""The OCI error body and the exceptions the client raises.
+
+Each error says whether it is `temporary` (worth another try later: 5xx, 429,
+network failures) or final (404, 401/403, 407, digest mismatch, too large), as
+go-containerregistry's `transport.Error.Temporary()` does, so callers can decide
+"do not commit this package" without matching on status codes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ import typing as t
 
 if t.TYPE_CHECKING:
     from tap_ghcr.registry.transport import Response
+
+# OCI error codes a registry uses for conditions that pass (distribution-spec, "Error Codes").
+TEMPORARY_CODES = frozenset({"TOOMANYREQUESTS", "UNAVAILABLE"})
 
 
 class RegistryError(Exception):
@@ -17,21 +26,58 @@ class RegistryError(Exception):
         self.status = status
         self.code = code
 
+    @property
+    def temporary(self) -> bool:
+        """True when the same request may well succeed later (5xx, 429, a temporary OCI code)."""
+        if self.status is not None and (self.status == 429 or self.status >= 500):
+            return True
+        return self.code in TEMPORARY_CODES
+
 
 class RegistryUnauthorizedError(RegistryError):
     """401/403: no token, a token without access, or a private image read anonymously."""
+
+    temporary = False  # type: ignore[assignment]
 
 
 class ManifestUnknownError(RegistryError):
     """404: the manifest, blob or repository is not (or no longer) there."""
 
+    temporary = False  # type: ignore[assignment]
+
 
 class DigestMismatchError(RegistryError):
     """Content does not hash to the digest it was fetched by."""
 
+    temporary = False  # type: ignore[assignment]
+
+
+class ResponseTooLargeError(RegistryError):
+    """A body longer than the bound set for its kind (token, error, manifest, blob): refused, not retried."""
+
+    temporary = False  # type: ignore[assignment]
+
 
 class RegistryUnreachableError(RegistryError):
-    """The registry did not answer at all, even after retries."""
+    """The registry (or its token endpoint) did not answer at all, even after retries.
+
+    `origin` is `scheme://host:port` and `reason` a short cause (`connection refused`...).
+    """
+
+    temporary = True  # type: ignore[assignment]
+
+    def __init__(self, message: str, *, origin: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.origin = origin
+        self.reason = reason
+
+
+class ProxyAuthenticationError(RegistryUnreachableError):
+    """407: the proxy wants credentials it was not given (or refused them); retrying will not help.
+
+    An unreachable registry to callers (the sync cannot go on), but final: never retried."""
+
+    temporary = False  # type: ignore[assignment]
 
 
 def describe_errors(body: bytes | str) -> tuple[str | None, str]:

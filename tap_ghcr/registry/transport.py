@@ -1,55 +1,83 @@
-"""HTTP for the registry client: keep-alive connections shared by all threads, redirects left to the caller.
+"""HTTP for the registry client, on urllib3: one keep-alive pool shared by all threads, bounded reads.
 
-The standard library's `http.client` with a small pool of idle connections per
-host, not requests or urllib3: a registry sync is thousands of small GETs, the
-tap's CPU per request sets how far above the network floor a sync runs, and
-each layer costs (CPU per manifest GET, measured: http.client 0.35 ms,
-urllib3 0.6-0.85 ms, requests about three times urllib3; see README).
-TLS is always verified; proxies and CA bundles come from the environment, read once.
+Proxies follow the same environment rules as `requests` on the GitHub side
+(HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY with CIDR blocks and ports),
+decided per request URL: the registry, its token realm and the blob storage
+host each get the proxy the environment names for them. `requests.utils`
+makes that decision, so both sides cannot drift apart. http:// and https://
+proxies are supported; socks5:// / socks5h:// / socks4:// need PySocks.
+TLS is always verified, against REQUESTS_CA_BUNDLE or SSL_CERT_FILE, else certifi.
+Redirects are left to the caller (see `redirect`).
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
-import socket
 import ssl
 import threading
 import typing as t
-import urllib.request
-from dataclasses import dataclass
-from urllib.parse import unquote, urlencode, urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
 
 import certifi
-from requests.utils import parse_header_links
+import urllib3
+from requests.utils import get_auth_from_url, get_environ_proxies, parse_header_links, select_proxy
+from urllib3 import exceptions as u3
 
-from tap_ghcr.registry.errors import RegistryError, RegistryUnreachableError
+from tap_ghcr.registry.errors import (
+    ProxyAuthenticationError,
+    RegistryError,
+    RegistryUnreachableError,
+    ResponseTooLargeError,
+)
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-# Transient transport failures: retried by `retry`, then reported as unreachable. A certificate that
-# does not verify is not transient (see CertificateError).
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (http.client.HTTPException, OSError)
+#: Token answers and error bodies are small; a larger one is refused (as go-containerregistry bounds them).
+SMALL_BODY_LIMIT = 64 * 1024
+#: A stale keep-alive connection (closed by the server while idle) is replaced at once, for idempotent methods.
+_STALE_RETRY = urllib3.Retry(total=1, connect=0, read=1, status=0, other=0, redirect=0,
+                             raise_on_redirect=False, raise_on_status=False, allowed_methods={"GET", "HEAD"})
 
 
 class ProxyNotSupportedError(RegistryError):
-    """The environment names a proxy this client cannot speak to."""
+    """The environment names a proxy this client cannot speak to (a SOCKS proxy without PySocks)."""
 
 
 class CertificateError(RegistryUnreachableError):
     """The server's TLS certificate did not verify: not worth a retry."""
 
+    temporary = False  # type: ignore[assignment]
+
+
+class NetworkError(Exception):
+    """No answer from `origin`: retried by the policy, then reported as unreachable.
+
+    `first_contact` is True when this origin has never answered in this run: a wrong
+    URL, a refused connection or an unknown host is then reported quickly.
+    """
+
+    def __init__(self, origin: str, reason: str, *, first_contact: bool) -> None:
+        super().__init__(f"{origin}: {reason}")
+        self.origin = origin
+        self.reason = reason
+        self.first_contact = first_contact
+
+
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (NetworkError,)
+
 
 @dataclass
 class Response:
-    """The parts of an answer the client reads."""
+    """The parts of an answer the client reads; `raw` is the unread body of a streamed answer."""
 
     status_code: int
-    headers: http.client.HTTPMessage  # case-insensitive
+    headers: t.Any  # urllib3.HTTPHeaderDict: case-insensitive
     content: bytes
     url: str
+    raw: urllib3.BaseHTTPResponse | None = field(default=None, repr=False)
 
     @property
     def is_redirect(self) -> bool:
@@ -57,7 +85,7 @@ class Response:
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
-        header = ", ".join(self.headers.get_all("Link") or [])
+        header = ", ".join(self.headers.getlist("Link") or [])
         if not header:
             return {}
         return {link.get("rel") or link["url"]: link for link in parse_header_links(header)}
@@ -66,29 +94,89 @@ class Response:
         return json.loads(self.content)
 
     def close(self) -> None:
-        """Bodies are read eagerly; nothing to release."""
+        """Release a streamed body's connection (without reading the rest)."""
+        if self.raw is not None:
+            self.raw.close()
+            self.raw.release_conn()
 
 
-Origin = tuple[str, str, int]  # scheme, host, port
+def ca_bundle() -> str:
+    """The CA file requests would use: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, else certifi's."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or certifi.where()
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Transport:
-    """Up to `max_workers` idle keep-alive connections per host, shared by all threads."""
+    """A PoolManager (direct) and one ProxyManager per distinct proxy, each with `max_workers` connections a host."""
 
-    def __init__(self, max_workers: int, user_agent: str, proxy_for: str | None = None) -> None:
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or certifi.where()
-        self.tls = ssl.create_default_context(cafile=ca_bundle)
+    def __init__(self, max_workers: int, user_agent: str) -> None:
         self.user_agent = user_agent
-        self.max_idle = max(max_workers, 1)
-        proxy = _proxy_for(proxy_for) if proxy_for else None
-        self.proxy = urlsplit(proxy) if proxy else None
-        if self.proxy and self.proxy.scheme != "http":
-            raise ProxyNotSupportedError(
-                f"the proxy for {urlsplit(proxy_for or '').hostname} is a {self.proxy.scheme}:// URL; the registry "
-                "client reaches proxies over http:// (https:// traffic still goes through a CONNECT tunnel)"
-            )
-        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
+        self._pool_kw: dict[str, t.Any] = {
+            "num_pools": 32,
+            "maxsize": max(max_workers, 1),
+            "cert_reqs": ssl.CERT_REQUIRED,
+            "ca_certs": ca_bundle(),
+            "timeout": urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+            "retries": _STALE_RETRY,
+        }
+        self._direct = urllib3.PoolManager(**self._pool_kw)
+        self._proxied: dict[str, urllib3.PoolManager] = {}
+        self._routes: dict[str, tuple[urllib3.PoolManager, str | None, t.Any]] = {}  # origin -> manager, proxy, pool
+        self._answered: set[str] = set()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            managers = [self._direct, *self._proxied.values()]
+        for manager in managers:
+            manager.clear()
+
+    def route(self, url: str) -> tuple[urllib3.PoolManager, str | None]:
+        """The manager (and proxy URL, if any) for `url`, decided once per origin from the environment."""
+        manager, proxy, _ = self._route(origin_of(url), url)
+        return manager, proxy
+
+    def _route(self, origin: str, url: str) -> tuple[urllib3.PoolManager, str | None, t.Any]:
+        found = self._routes.get(origin)
+        if found is not None:
+            return found
+        proxy = select_proxy(url, get_environ_proxies(url))
+        with self._lock:
+            if proxy is None:
+                # Direct: the host's connection pool itself, so a request skips PoolManager's URL parsing.
+                found = (self._direct, None, self._direct.connection_from_url(url))
+            else:
+                if proxy not in self._proxied:
+                    self._proxied[proxy] = self._proxy_manager(proxy)
+                found = (self._proxied[proxy], proxy, None)
+            self._routes[origin] = found
+        return found
+
+    def _proxy_manager(self, proxy: str) -> urllib3.PoolManager:
+        if "://" not in proxy:
+            proxy = "http://" + proxy
+        scheme = urlsplit(proxy).scheme.lower()
+        username, password = get_auth_from_url(proxy)
+        if scheme.startswith("socks"):
+            try:
+                from urllib3.contrib.socks import SOCKSProxyManager
+            except ImportError:
+                raise ProxyNotSupportedError(
+                    f"the proxy {_safe(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
+                ) from None
+            return SOCKSProxyManager(proxy, username=username or None, password=password or None, **self._pool_kw)
+        if scheme not in ("http", "https"):
+            raise ProxyNotSupportedError(f"the proxy {_safe(proxy)} is a {scheme}:// URL, not http, https or socks")
+        headers = None
+        if username:
+            pair = f"{username}:{password}".encode()
+            headers = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
+        return urllib3.ProxyManager(proxy, proxy_headers=headers, proxy_ssl_context=None, **self._pool_kw)
 
     def request(
         self,
@@ -98,108 +186,134 @@ class Transport:
         *,
         params: t.Mapping[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
+        limit: int = SMALL_BODY_LIMIT,
+        what: str = "",
+        stream: bool = False,
     ) -> Response:
+        """One exchange, no redirects followed. A body over `limit` bytes is refused (ResponseTooLargeError);
+        error answers are bounded by SMALL_BODY_LIMIT. `stream` leaves a 2xx body unread in `raw`."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url}")
-        origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if self.proxy and parts.scheme == "http":
-            target = url  # a plain-HTTP proxy takes the absolute URL
+        origin = f"{parts.scheme}://{parts.netloc}"
+        manager, proxy, pool = self._route(origin, url)
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         if basic_auth:
             pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
             all_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        if self.proxy and parts.scheme == "http" and (auth := _proxy_authorization(self.proxy)):
-            all_headers["Proxy-Authorization"] = auth
-
-        conn, reused = self._checkout(origin)
-        while True:
-            try:
-                answer, body = _exchange(conn, method, target, all_headers)
-                break
-            except NETWORK_ERRORS:
-                conn.close()
-                if not reused:
-                    raise
-                # The server closed a keep-alive connection while it sat idle: a fresh one, once.
-                conn, reused = self._new(origin), False
-        if answer.will_close:
-            conn.close()
-        else:
-            self._checkin(origin, conn)
-        return Response(answer.status, answer.headers, body, url)
-
-    def close(self) -> None:
-        """Close every idle connection (a finished sync leaves no socket behind)."""
-        with self._lock:
-            idle, self._idle = self._idle, {}
-        for conns in idle.values():
-            for conn in conns:
-                conn.close()
-
-    def _checkout(self, origin: Origin) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(origin)
-            if idle:
-                return idle.pop(), True
-        return self._new(origin), False
-
-    def _checkin(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(origin, [])
-            if len(idle) < self.max_idle:
-                idle.append(conn)
-                return
-        conn.close()
-
-    def _new(self, origin: Origin) -> http.client.HTTPConnection:
-        scheme, host, port = origin
-        conn: http.client.HTTPConnection
-        if self.proxy:  # spoken to over plain HTTP: absolute URLs for http, a CONNECT tunnel for https
-            proxy_host, proxy_port = self.proxy.hostname or "", self.proxy.port or 80
-            if scheme == "https":
-                conn = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=CONNECT_TIMEOUT, context=self.tls)
-                auth = _proxy_authorization(self.proxy)
-                conn.set_tunnel(host, port, headers={"Proxy-Authorization": auth} if auth else None)
-            else:
-                conn = http.client.HTTPConnection(proxy_host, proxy_port, timeout=CONNECT_TIMEOUT)
-        elif scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=CONNECT_TIMEOUT, context=self.tls)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
         try:
-            conn.connect()
-        except ssl.SSLCertVerificationError as exc:
-            conn.close()
-            reason = exc.verify_message or exc
-            raise CertificateError(f"the TLS certificate of {host} did not verify ({reason})") from None
-        if conn.sock is not None:
-            conn.sock.settimeout(READ_TIMEOUT)
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
+            if pool is not None:
+                try:
+                    raw = pool.urlopen(method, url[len(origin):] or "/", headers=all_headers, redirect=False,
+                                       assert_same_host=False, preload_content=False)
+                except u3.ClosedPoolError:  # evicted from the manager: ask it again
+                    self._routes.pop(origin, None)
+                    raw = manager.urlopen(method, url, headers=all_headers, redirect=False, preload_content=False)
+            else:
+                raw = manager.urlopen(method, url, headers=all_headers, redirect=False, preload_content=False)
+        except u3.HTTPError as exc:
+            raise self._failure(url, proxy, exc) from None
+        if origin not in self._answered:
+            self._answered.add(origin)
+        status = raw.status
+        if status == 407 and proxy:
+            raw.close()
+            raw.release_conn()
+            raise _proxy_auth(proxy, origin)
+        if stream and 200 <= status < 300:
+            return Response(status, raw.headers, b"", url, raw)
+        bound = limit if status < 300 else SMALL_BODY_LIMIT
+        body = b"" if method == "HEAD" else read_bounded(raw, bound, what or url)
+        return Response(status, raw.headers, body, url)
+
+    def _failure(self, url: str, proxy: str | None, exc: BaseException) -> Exception:
+        """A urllib3 failure as the error the client reports (final) or the policy retries (NetworkError)."""
+        reason = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
+        origin = origin_of(url)
+        text = str(reason)
+        if isinstance(reason, u3.ProxyError) and "407" in text:
+            return _proxy_auth(proxy or "", origin)
+        if isinstance(reason, u3.SSLError) and "CERTIFICATE_VERIFY_FAILED" in text:
+            detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
+            host = urlsplit(url).hostname
+            return CertificateError(f"the TLS certificate of {host} did not verify ({detail})",
+                                    origin=origin, reason="TLS certificate did not verify")
+        first = origin not in self._answered and never_connected(reason)
+        return NetworkError(origin, network_reason(reason, proxy), first_contact=first)
 
 
-def _exchange(
-    conn: http.client.HTTPConnection, method: str, target: str, headers: dict[str, str]
-) -> tuple[http.client.HTTPResponse, bytes]:
-    conn.request(method, target, headers=headers)
-    answer = conn.getresponse()
-    return answer, answer.read()
+def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
+    reason = f"the proxy {_safe(proxy)} asked for credentials (407): put user and password in the proxy URL"
+    return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
-def _proxy_authorization(proxy: t.Any) -> str | None:
-    if not proxy.username:
-        return None
-    pair = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
-    return "Basic " + base64.b64encode(pair).decode()
+def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
+    """The whole body, or ResponseTooLargeError once it passes `limit` bytes (the connection is dropped)."""
+    length = raw.headers.get("Content-Length")
+    try:
+        if length is not None and int(length) > limit:
+            _drop(raw)
+            raise ResponseTooLargeError(f"{what}: the answer is {int(length)} bytes, over the {limit}-byte bound")
+        body = raw.read() if length is not None else raw.read(limit + 1)
+    except (u3.HTTPError, OSError) as exc:
+        _drop(raw)
+        reason = f"the answer broke off ({network_reason(exc)})"
+        raise NetworkError(origin_of(getattr(raw, "url", "") or ""), reason, first_contact=False) from None
+    if len(body) > limit:
+        _drop(raw)
+        raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
+    raw.release_conn()
+    return body
 
 
-def _proxy_for(url: str) -> str | None:
-    """The environment's proxy for `url` (HTTPS_PROXY / HTTP_PROXY / NO_PROXY), read once."""
-    parts = urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
+def _drop(raw: urllib3.BaseHTTPResponse) -> None:
+    raw.close()
+    raw.release_conn()
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """urllib3's own error inside requests' wrapper and urllib3's MaxRetryError."""
+    while exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return exc
+
+
+def never_connected(exc: BaseException) -> bool:
+    """No connection was made at all: refused, unknown host, connect timeout or a failed TLS handshake.
+
+    (A connection that was made and then dropped is another matter: that host is there.)"""
+    inner = _innermost(exc)
+    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError)) or (
+        isinstance(inner, u3.ProxyError) and isinstance(inner.original_error, u3.NewConnectionError))
+
+
+def network_reason(exc: BaseException, proxy: str | None = None) -> str:
+    """A few words for a log line: `connection refused`, `name not resolved`... (urllib3 or requests errors)."""
+    exc = _innermost(exc)
+    text = str(exc).lower()
+    if "407" in text:
+        return "the proxy asked for credentials (407): put user and password in the proxy URL"
+    via = f" (via proxy {_safe(proxy)})" if proxy else ""
+    if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
+        return "name not resolved" + via
+    if "refused" in text:
+        return "connection refused" + via
+    if isinstance(exc, u3.ConnectTimeoutError):
+        return "connect timed out" + via
+    if isinstance(exc, u3.ReadTimeoutError) or "read timed out" in text:
+        return "read timed out" + via
+    if "certificate verify failed" in text:
+        return "TLS certificate did not verify" + via
+    if isinstance(exc, u3.SSLError) or "ssl" in text:
+        return "TLS handshake failed" + via
+    if isinstance(exc, u3.ProxyError):
+        return f"the proxy failed{via}"
+    return f"connection failed ({type(exc).__name__}){via}"
+
+
+def _safe(url: str) -> str:
+    """A proxy URL without its user-info."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")

@@ -1,0 +1,348 @@
+"""The registry client against real servers: where credentials go, proxies, 407, bounded reads, blob streaming."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+import tracemalloc
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tap_ghcr.inventory import RegistryInventory
+from tap_ghcr.registry import (
+    DigestMismatchError,
+    ProxyAuthenticationError,
+    RegistryClient,
+    ResponseTooLargeError,
+)
+from tests.conftest import run_tap
+from tests.emulator.registry import BLOB_HOST
+from tests.emulator.servers import LoggedServer, QuietHandler
+
+GITHUB_TOKEN = "ghp_confinedconfinedconfinedconfined0000"
+
+
+def scripted(script, host: str = "127.0.0.1", server_class=LoggedServer, **kwargs):
+    """A server answering from `script(handler)`; every request's headers are logged."""
+    class Handler(QuietHandler):
+        def do_GET(self):
+            with self.server.log_lock:
+                self.server.seen.append((self.path, dict(self.headers.items())))
+            script(self)
+
+        do_HEAD = do_CONNECT = do_GET
+
+    server = server_class(Handler, host=host, **kwargs)
+    server.seen = []
+    return server.start()
+
+
+def token_registry(realm: str | None = None, host: str = "127.0.0.1"):
+    """A registry that wants a bearer token from `realm` (default: its own /token)."""
+    def script(h):
+        if h.path.startswith("/token"):
+            h.send_body(200, json.dumps({"token": "registry-bearer-0001", "expires_in": 300}).encode())
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0001":
+            own = f"http://{host}:{h.server.server_address[1]}/token"
+            h.send_body(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                        {"WWW-Authenticate": f'Bearer realm="{realm or own}",service="test"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    return scripted(script, host=host)
+
+
+def credentials_seen(server) -> list[str]:
+    return [h["Authorization"] for _, h in server.seen if h.get("Authorization", "").startswith("Basic")]
+
+
+def test_a_second_registry_in_images_never_gets_the_github_token(world):
+    other = token_registry()
+    try:
+        inventory = RegistryInventory(world.registry.url, credentials=lambda: ("me", world.token), max_workers=2)
+        assert inventory.client(other.url).list_tags("o/r") == ["x"]  # anonymous, and it works
+        assert inventory.client().list_tags("acme/worker")  # the configured registry still gets it (private)
+        inventory.close()
+        assert credentials_seen(other) == []
+        assert all(world.token not in json.dumps(h) for _, h in other.seen)
+    finally:
+        other.stop()
+
+
+def test_a_token_realm_on_another_host_gets_no_credentials(caplog):
+    realm = token_registry(host=BLOB_HOST)  # 127.0.0.2: another host (and a private address)
+    registry = token_registry(realm=f"http://{BLOB_HOST}:{realm.server_address[1]}/token")
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with caplog.at_level(logging.WARNING, logger="tap-ghcr.registry"):
+            assert client.list_tags("o/r") == ["x"]
+            assert client.list_tags("o/r2") == ["x"]
+        assert [p for p, _ in realm.seen if p.startswith("/token")], "the realm was asked, anonymously"
+        assert credentials_seen(realm) == []
+        warnings = [r.getMessage() for r in caplog.records if "token realm" in r.getMessage()]
+        assert len(warnings) == 1 and BLOB_HOST in warnings[0]
+    finally:
+        realm.stop()
+        registry.stop()
+
+
+def test_a_token_realm_on_the_registry_host_gets_the_credentials():
+    registry = token_registry()
+    try:
+        assert RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN)).list_tags("o/r") == ["x"]
+        assert len(credentials_seen(registry)) == 1
+    finally:
+        registry.stop()
+
+
+def _certificate(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return tmp_path / "cert.pem", context
+
+
+class TLSOrPlainServer(LoggedServer):
+    """https and http on one port (a TLS ClientHello starts with 0x16): an https -> http redirect that keeps
+    host and port, the case a host-only check misses."""
+
+    def __init__(self, handler, host="127.0.0.1", context=None):
+        super().__init__(handler, host)
+        self.tls = context
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        if sock.recv(1, socket.MSG_PEEK) == b"\x16":
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
+
+
+def test_an_https_to_http_redirect_drops_the_authorization_header(tmp_path, monkeypatch):
+    cert, context = _certificate(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    blob = b'{"architecture":"amd64"}'
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def script(h):
+        port = h.server.server_address[1]
+        if h.path.startswith("/token"):
+            h.send_body(200, b'{"token":"registry-bearer-0002"}')
+        elif h.path.startswith("/plain/"):
+            h.send_body(200, blob, content_type="application/octet-stream")
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0002":
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="https://127.0.0.1:{port}/token"'})
+        else:
+            h.send_body(307, b"", {"Location": f"http://127.0.0.1:{port}/plain/{digest}"})
+
+    server = scripted(script, server_class=TLSOrPlainServer, context=context)
+    try:
+        client = RegistryClient(f"https://127.0.0.1:{server.server_address[1]}")
+        assert client.get_blob("o/r", digest) == blob
+        plain = [h for p, h in server.seen if p.startswith("/plain/")]
+        assert plain and all("Authorization" not in h for h in plain)
+    finally:
+        server.stop()
+
+
+def forwarding_proxy():
+    """A plain HTTP proxy (absolute-URL requests) that forwards and logs what it was asked for."""
+    local = threading.local()
+
+    def script(h):
+        if h.command == "CONNECT":
+            h.send_body(501, b"no tunnels here", content_type="text/plain")
+            return
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.trust_env = False  # the proxy itself goes direct
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "proxy-connection", "connection")}
+        upstream = session.request(h.command, h.path, headers=headers, allow_redirects=False, timeout=30)
+        out = {k: v for k, v in upstream.headers.items()
+               if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length",
+                                    "content-encoding", "content-type")}
+        h.send_body(upstream.status_code, upstream.content, out,
+                    content_type=upstream.headers.get("Content-Type", "application/octet-stream"))
+
+    return scripted(script)
+
+
+def _no_proxy_env(monkeypatch, proxy_url: str, no_proxy: str) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+def _config_digest(world) -> tuple[str, str]:
+    web = world.dataset.find("acme", "web")
+    image = next(p for p in web.manifests.values() if p.expected["kind"] == "image")
+    return web.registry_repository, json.loads(image.body)["config"]["digest"]
+
+
+def test_no_proxy_sends_the_blob_host_direct_and_the_rest_through_the_proxy(world, monkeypatch):
+    proxy = forwarding_proxy()
+    _no_proxy_env(monkeypatch, proxy.url, BLOB_HOST)
+    try:
+        repository, digest = _config_digest(world)
+        blobs_before = len(world.registry.blob_host.log)
+        client = RegistryClient(world.registry.url, credentials=lambda: ("u", world.token))
+        assert hashlib.sha256(client.get_blob(repository, digest)).hexdigest() == digest.split(":")[1]
+        asked = [p for p, _ in proxy.seen]
+        assert any(p.startswith(f"{world.registry.url}/v2/") for p in asked), asked
+        assert any(p.startswith(f"{world.token_server.url}/") for p in asked), "the token realm goes through it too"
+        assert not any(BLOB_HOST in p for p in asked), "NO_PROXY names the blob host"
+        assert len(world.registry.blob_host.log) > blobs_before, "the blob host was reached directly"
+    finally:
+        proxy.stop()
+
+
+def test_no_proxy_is_the_same_rule_for_the_whole_tap(world, tmp_path):
+    """GitHub (requests) and the registry (urllib3) both through HTTP_PROXY; the NO_PROXY blob host direct."""
+    proxy = forwarding_proxy()
+    try:
+        blobs_before = len(world.registry.blob_host.log)
+        env = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": BLOB_HOST, "no_proxy": BLOB_HOST}
+        run = run_tap(world.config(username="bot"), tmp_path, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.records("manifests")
+        asked = [p for p, _ in proxy.seen]
+        assert any(p.startswith(f"{world.github.url}/") for p in asked), "GitHub through the proxy"
+        assert any(p.startswith(f"{world.registry.url}/v2/") for p in asked), "the registry through the proxy"
+        assert not any(BLOB_HOST in p for p in asked)
+        assert len(world.registry.blob_host.log) > blobs_before
+    finally:
+        proxy.stop()
+
+
+def _proxy_wanting_credentials():
+    return scripted(lambda h: h.send_body(407, b"", {"Proxy-Authenticate": 'Basic realm="corp"'}))
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_407_is_one_final_error_naming_the_proxy(monkeypatch, scheme):
+    proxy = _proxy_wanting_credentials()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", proxy.url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ProxyAuthenticationError, match=rf"proxy {proxy.url} asked for credentials \(407\)"):
+            RegistryClient(f"{scheme}://registry.example").list_tags("o/r")
+        assert len(proxy.seen) == 1, "a 407 is not retried"
+        assert time.monotonic() - started < 1.0
+    finally:
+        proxy.stop()
+
+
+def test_a_407_ends_the_sync_in_one_line(world, tmp_path):
+    proxy = _proxy_wanting_credentials()
+    try:
+        env = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url}
+        for config in (world.config(), {"images": ["acme/web"], "registry_url": world.registry.url}):
+            run = run_tap(config, tmp_path, env=env)
+            assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
+            lines = [x for x in run.stderr.splitlines() if x.startswith("tap-ghcr: error:")]
+            assert len(lines) == 1 and "asked for credentials (407)" in lines[0] and "proxy" in lines[0], lines
+            assert run.stderr.rstrip().splitlines()[-1] == lines[0], "nothing is logged after the error line"
+    finally:
+        proxy.stop()
+
+
+def blob_server(body_of):
+    """A registry without auth serving `body_of(path)` (bytes, or a generator of chunks sent chunked)."""
+    def script(h):
+        body = body_of(h.path)
+        if isinstance(body, bytes):
+            h.send_body(200, body, content_type="application/vnd.oci.image.manifest.v1+json")
+            return
+        h.server.record(h.command, h.path, {}, 200)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for chunk in body:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        h.wfile.write(b"0\r\n\r\n")
+
+    return scripted(script)
+
+
+def test_an_oversized_manifest_is_refused_naming_it():
+    huge = b'{"schemaVersion":2,"annotations":{"x":"' + b"a" * (5 * 1024 * 1024) + b'"}}'
+    digest = "sha256:" + hashlib.sha256(huge).hexdigest()
+    server = blob_server(lambda path: huge)
+    try:
+        with pytest.raises(ResponseTooLargeError, match=rf"manifest o/r@{digest}: .*over the 4194304-byte bound"):
+            RegistryClient(server.url).get_manifest("o/r", digest)
+        assert len(server.seen) == 1, "a too-large answer is final, not retried"
+    finally:
+        server.stop()
+
+
+def test_an_oversized_chunked_manifest_is_refused_too():
+    server = blob_server(lambda path: (b"x" * 65536 for _ in range(100)))  # 6.4 MB, no Content-Length
+    try:
+        with pytest.raises(ResponseTooLargeError, match="manifest o/r:big"):
+            RegistryClient(server.url).get_manifest("o/r", "big")
+    finally:
+        server.stop()
+
+
+def test_download_blob_streams_checks_and_bounds(tmp_path):
+    chunk = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB
+    count = 320  # 20 MiB, sent chunked: nothing announces the size
+    digest = "sha256:" + hashlib.sha256(chunk * count).hexdigest()
+    server = blob_server(lambda path: (chunk for _ in range(count)))
+    try:
+        client = RegistryClient(server.url)
+        tracemalloc.start()
+        with client.download_blob("o/r", digest, max_bytes=64 * 1024 * 1024) as found:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert found.tell() == 0
+            assert hashlib.sha256(found.read()).hexdigest() == digest.split(":")[1]
+        assert peak < 8 * 1024 * 1024, f"memory must not grow with the blob ({peak} bytes at peak)"
+        with pytest.raises(ResponseTooLargeError, match=rf"blob o/r@{digest}: .*over the 1048576-byte bound"):
+            client.download_blob("o/r", digest, max_bytes=1024 * 1024)
+        with pytest.raises(DigestMismatchError, match="blob o/r@sha256:0000"):
+            client.download_blob("o/r", "sha256:" + "0" * 64, max_bytes=64 * 1024 * 1024)
+        assert client.list_tags  # the pool survived the refused downloads
+    finally:
+        server.stop()
+
+
+def test_download_blob_follows_the_storage_redirect_without_credentials(world):
+    repository, digest = _config_digest(world)
+    start = len(world.registry.blob_host.log)
+    client = RegistryClient(world.registry.url, credentials=lambda: ("u", world.token))
+    with client.download_blob(repository, digest, max_bytes=1024 * 1024) as found:
+        assert "sha256:" + hashlib.sha256(found.read()).hexdigest() == digest
+    hits = world.registry.blob_host.log[start:]
+    assert hits and all("Authorization" not in h["headers"] for h in hits)
