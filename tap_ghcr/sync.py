@@ -307,13 +307,14 @@ class SyncCore:
             self._write_state()
         else:
             self._failed(f"{plan.owner_login}/{plan.package_name}", result.problems[0])
-        outage = self.fetcher.outage if plan.uses_registry else None
+
+    def _failed(self, package: str, problem: str) -> None:
+        outage = self.fetcher.outage
         if outage is not None and not self.completed_registry_work:
+            # The registry never answered this sync: say so now, not after listing every package.
             if outage.origin:
                 raise RegistryConnectionError(f"could not connect to {outage.origin} (registry_url): {outage.reason}")
             raise RegistryConnectionError(f"{outage}: check `registry_url` and the network")
-
-    def _failed(self, package: str, problem: str) -> None:
         self.failed.append((package, problem))
         logger.warning("package %s is incomplete, its state is kept and the next sync retries it: %s",
                        package, problem)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tap_ghcr.inventory import RegistryInventory
+from tap_ghcr.inventory import RegistryFetcher
 from tap_ghcr.registry import (
     DigestMismatchError,
     ProxyAuthenticationError,
@@ -71,7 +71,7 @@ def credentials_seen(server) -> list[str]:
 def test_a_second_registry_in_images_never_gets_the_github_token(world):
     other = token_registry()
     try:
-        inventory = RegistryInventory(world.registry.url, credentials=lambda: ("me", world.token), max_workers=2)
+        inventory = RegistryFetcher(world.registry.url, credentials=lambda: ("me", world.token), max_workers=2)
         assert inventory.client(other.url).list_tags("o/r") == ["x"]  # anonymous, and it works
         assert inventory.client().list_tags("acme/worker")  # the configured registry still gets it (private)
         inventory.close()
