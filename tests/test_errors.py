@@ -117,6 +117,16 @@ def test_an_api_url_with_a_wrong_path_is_blamed_on_api_url(world, tmp_path):
     assert "acme" not in line, "the organization is not to blame"
 
 
+def test_github_5xx_after_every_retry_is_one_line_naming_api_url(world, tmp_path, fault_proxy):
+    from tests.emulator.proxy import Faults
+
+    proxy = fault_proxy(world.github.url, Faults(error_rate=1.0))
+    run = run_tap(world.config(api_url=proxy.url), tmp_path)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert "GitHub answered 502" in line and "even after retries" in line and f"`api_url` {proxy.url}" in line
+
+
 def test_an_unknown_organization_is_still_blamed_on_the_organization(world, tmp_path):
     run = run_tap(world.config(organizations=["no-such-org"], users=[]), tmp_path)
     line = one_clean_error_line(run.stderr)
