@@ -1,33 +1,101 @@
-"""Console entry point: the SDK's CLI, with user errors as one line and exit 1."""
+"""Console entry point: the SDK's CLI, with every failure ending in one `tap-ghcr: error:` line.
+
+A failure the user can fix (a file, a setting, the token, the network) is that
+one line and exit 1, no traceback. A bug in the tap prints its traceback first
+(secrets replaced), so it can be reported, then the same one line.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+import typing as t
 
 import requests
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_ghcr.errors import TapGHCRError
+from tap_ghcr.errors import GitHubNotFoundError, TapGHCRError
 from tap_ghcr.redact import redact
+
+DEFAULT_API_URL = "https://api.github.com"
 
 
 def main() -> None:
-    """Run the tap; turn known failures into `tap-ghcr: error: ...` and exit code 1."""
+    """Run the tap; turn failures into `tap-ghcr: error: ...` and exit code 1."""
+    from tap_ghcr.settings import check_command_line
+
+    try:
+        # Files first: a bad --config/--state/--catalog is named before any request.
+        file_config = check_command_line(sys.argv[1:])
+    except TapGHCRError as exc:
+        _fail(str(exc))
+    api_url = _api_url(file_config)
+
     from tap_ghcr.tap import TapGHCR  # imported late so `--help` stays fast
 
     try:
         TapGHCR.cli()
+    except GitHubNotFoundError as exc:
+        _fail(_not_github(api_url) or str(exc))
     except (TapGHCRError, FatalAPIError) as exc:
         _fail(str(exc))
-    except requests.exceptions.ConnectionError as exc:
-        url = getattr(exc.request, "url", None) or ""
-        where = "/".join(url.split("/")[:3]) or "the server"
+    except RetriableAPIError as exc:  # a 5xx (or 429) that lasted through every retry
+        _fail(f"{exc}, even after retries: GitHub at `api_url` {api_url} is failing; try again later")
+    except requests.exceptions.ConnectionError as exc:  # refused, unresolvable, connect timeout
+        where = _server(exc) or "the server"
         _fail(f"could not connect to {where}: check `api_url` / `registry_url` and the network")
+    except requests.exceptions.Timeout as exc:  # connected, then no answer
+        _fail(f"{_server(exc) or api_url} did not answer in time, even after retries: "
+              f"check `api_url` ({api_url}) and the network")
+    except requests.exceptions.RequestException as exc:  # chunked encoding, content decoding...
+        _fail(f"the connection to {_server(exc) or api_url} broke off ({exc.__class__.__name__}), even after "
+              f"retries: check `api_url` ({api_url}) and the network")
     except KeyboardInterrupt:
         _fail("interrupted")
+    except Exception as exc:  # a bug: keep its traceback for the report
+        sys.stdout.flush()
+        print(redact(traceback.format_exc()).rstrip(), file=sys.stderr)
+        message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        _fail(f"internal error: {message}; please report it with the lines above")
 
 
-def _fail(message: str) -> None:
+def _api_url(file_config: dict) -> str:
+    """`api_url` as the tap will read it: from the config files, else TAP_GHCR_API_URL with ENV."""
+    value = file_config.get("api_url")
+    if not value and ("ENV" in sys.argv or "--config=ENV" in sys.argv):
+        value = os.environ.get("TAP_GHCR_API_URL")
+    return str(value or DEFAULT_API_URL).rstrip("/")
+
+
+def _server(exc: requests.exceptions.RequestException) -> str:
+    url = getattr(exc.request, "url", None) or ""
+    return "/".join(url.split("/")[:3])
+
+
+def _not_github(api_url: str) -> str | None:
+    """After a 404 on an owner: the message blaming `api_url` if it is not GitHub's REST API.
+
+    GitHub (and GitHub Enterprise Server's /api/v3) answer `GET {api_url}/` with a JSON
+    object, without a token; a wrong path answers 404, or a web page. A probe that does
+    not get through at all says nothing, and the owner's 404 stands.
+    """
+    try:
+        response = requests.get(f"{api_url}/", headers={"Accept": "application/vnd.github+json"}, timeout=15)
+    except requests.RequestException:
+        return None
+    try:
+        looks_like_github = response.ok and isinstance(response.json(), dict)
+    except ValueError:
+        looks_like_github = False
+    if looks_like_github:
+        return None
+    return (f"`api_url` {api_url} is not GitHub's REST API (GET {api_url}/ answered {response.status_code}"
+            f"{'' if response.ok else ' ' + response.reason}): use https://api.github.com, or "
+            "https://HOST/api/v3 for GitHub Enterprise Server")
+
+
+def _fail(message: str) -> t.NoReturn:
     sys.stdout.flush()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr)
     sys.exit(1)

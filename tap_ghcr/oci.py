@@ -6,10 +6,14 @@ the real ghcr.io samples in shared/reference.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 import typing as t
 
 from tap_ghcr.registry.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
+
+LOGGER = logging.getLogger("tap-ghcr")
 
 REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest"
 REFERENCE_DIGEST = "vnd.docker.reference.digest"  # buildx: the image it attests
@@ -141,7 +145,10 @@ def describe(
     record["layers"] = layers
     record["total_size"] = int(config_descriptor.get("size") or 0) + sum(int(x["size"] or 0) for x in layers)
     if config is not None:
-        record["image_created"] = config.get("created")
+        record["image_created"] = utc_timestamp(config.get("created"))
+        if record["image_created"] is None and config.get("created") not in (None, ""):
+            LOGGER.warning("%s/%s@%s: image config `created` %r is not a timestamp; image_created is null",
+                           owner_login, package_name, digest, config.get("created"))
         record["labels"] = dict((config.get("config") or {}).get("Labels") or {})
     return record
 
@@ -149,3 +156,36 @@ def describe(
 def wants_config(kind: str, document: dict) -> bool:
     """Only images need their config blob (platform, created, labels)."""
     return kind == "image" and (document.get("config") or {}).get("mediaType") in IMAGE_CONFIG_TYPES
+
+
+# Go writes `created` as RFC 3339 with up to 9 fraction digits and any offset; Python 3.10's
+# fromisoformat reads neither, so the parts are taken apart here.
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
+def utc_timestamp(value: object) -> str | None:
+    """`value` as UTC ISO 8601 (`...Z`, microseconds at most), or None when it is no timestamp.
+
+    Image configs carry whatever the builder wrote (offsets, nanoseconds); one form in the
+    warehouse keeps `image_created` comparable. A value without an offset is taken as UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _TIMESTAMP.fullmatch(value.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
+    try:
+        moment = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                             int((fraction or "0")[:6].ljust(6, "0")), tzinfo=dt.timezone.utc)
+        if sign:
+            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+            moment -= offset if sign == "+" else -offset
+    except (ValueError, OverflowError):
+        return None
+    m = moment
+    text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"

@@ -29,18 +29,26 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Scrub the fully formatted message of every log record."""
+    """Scrub the fully formatted message of every log record, and its traceback.
+
+    The traceback is kept (a bug must stay reportable) but formatted here, scrubbed,
+    into `exc_text`, which formatters print as it is; `exc_info` is dropped so that no
+    formatter can print the raw exception text again.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
+        record.msg, record.args = redact(record.getMessage()), None
         if record.exc_info and record.exc_info[1] is not None:
-            # Exception text is formatted after filters run: fold it in, scrubbed.
-            cleaned = redact(f"{cleaned}: {record.exc_info[1]}")
+            record.exc_text = redact(record.exc_text or _FORMATTER.formatException(record.exc_info))
             record.exc_info = None
-            record.exc_text = None
-        record.msg, record.args = cleaned, None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 def install_log_redaction() -> None:

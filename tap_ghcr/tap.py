@@ -25,6 +25,7 @@ from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
 from tap_ghcr.registry import RegistryError, RegistryUnreachableError
 from tap_ghcr.registry.retry import GITHUB_POLICY, REGISTRY_POLICY, RetryPolicy
+from tap_ghcr.settings import check_environment, lower_case_image, setting_problems, unknown_settings
 from tap_ghcr.sync import SyncCore
 
 quiet_sdk("tap-ghcr", [])  # before the SDK's first lines, logged while the tap is built
@@ -40,9 +41,11 @@ SETTINGS = th.PropertiesList(
         th.StringType,
         secret=True,
         description=(
-            "GitHub token with `read:packages` (classic PAT, Actions GITHUB_TOKEN or an "
-            "App installation token). Defaults to the GITHUB_TOKEN environment variable. "
-            "Needed for `packages` and `package_versions`; public `images` need none."
+            "GitHub token with `read:packages`: a classic personal access token, or the "
+            "GITHUB_TOKEN of a GitHub Actions workflow (GitHub Packages refuses fine-grained "
+            "tokens and GitHub App installation tokens). Defaults to the GITHUB_TOKEN "
+            "environment variable. Needed for `packages` and `package_versions`; public "
+            "`images` need none."
         ),
     ),
     th.Property(
@@ -150,18 +153,37 @@ class TapGHCR(Tap):
     ]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Schema errors become one `invalid settings` line (secrets never echoed)."""
+        """Schema errors and settings.setting_problems become one `invalid settings` line.
+
+        Secrets are never echoed. Unknown settings are only warned about (Meltano and
+        other runners may pass extras), with the closest known name, since a misspelled
+        `organisations` would otherwise silently extract the wrong scope.
+        """
         token = self._config.get("token")
         register_secret(token if isinstance(token, str) else None)
+        images = self._config.get("images")
+        if isinstance(images, list):
+            self._config["images"] = [lower_case_image(e) if isinstance(e, str) else e for e in images]
+        known = dict(self.config_jsonschema)
+        known["properties"] = dict(known.get("properties") or {})
+        type(self).append_builtin_config(known)
+        for warning in unknown_settings(self._config, known["properties"]):
+            self.logger.warning(warning)
         try:
-            return super()._validate_config(raise_errors=raise_errors)
+            warnings = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
             problems = [
                 "`token` must be a string" if "config['token']" in e else e for e in exc.errors
             ]
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+        problems = setting_problems(self._config)
+        if problems and raise_errors:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return [*warnings, *problems]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        if kwargs.get("parse_env_config"):  # the SDK's parser raises a bare ValueError
+            check_environment(type(self).config_jsonschema, type(self)._env_var_prefix)
         super().__init__(*args, **kwargs)
         _ = self.token  # registers GITHUB_TOKEN for redaction too
         install_log_redaction()  # after the SDK set up its handlers

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 DATA = Path(__file__).resolve().parent / "data"
 SUPPLY_CHAIN = DATA / "supply-chain"
-OCI = DATA / "oci"
+OCI = DATA / "oci" / "samples"
 FULCIO = "1.3.6.1.4.1.57264.1"
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.dataset import Dataset, sample_dataset
+from tests.emulator.proxy import Faults, start_proxy
+from tests.emulator.servers import LoggedServer
 from tests.emulator.world import World, start_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,3 +103,22 @@ def fresh_world() -> t.Iterator[t.Callable[..., World]]:
     yield start
     for w in started:
         w.stop()
+
+
+@pytest.fixture
+def fault_proxy() -> t.Iterator[t.Callable[..., LoggedServer]]:
+    """Start fault-injecting proxies (tests/emulator/proxy.py) in front of servers; stopped after the test.
+
+    `fault_proxy(target_url, Faults(...))` returns the proxy; its `url` goes in the tap's config and its
+    `log` lists what passed through. Keep the `Faults` object to read `injected` afterwards.
+    """
+    started: list[LoggedServer] = []
+
+    def start(target: str, faults: Faults | None = None) -> LoggedServer:
+        server, _ = start_proxy(target, faults)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,4 +1,4 @@
-"""Reading real manifests from ghcr.io and other registries (shared/reference/oci/samples)."""
+"""Reading real manifests from ghcr.io and other registries (tests/data/oci/samples)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def test_index_descriptor_sizes_match_the_real_children():
             assert len(load(name)[0]) == by_digest[found]["size"]
 
 
+BUILDKIT_SPEC_SUBJECT = "sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827"
+GPOULIOS_INDEX = "sha256:7fe4940f551b5c1c58e815b882024e2eed6b60d2380a3134aa3bcf603f2dc350"
+GPOULIOS_DOCKER_MANIFEST = "sha256:9c24ac7eca13411bee8f335f96442c0b5ef8de65ff1f85da6f16fcb0c046bd78"
+
+
 @pytest.mark.parametrize(("name", "kind", "subject"), [
     ("oci_index_buildx_attestation.ghcr.gpoulios-testpkg.json", "index", None),
     ("oci_index_buildx_attestations.ghcr.mchmarny-debug-tools.json", "index", None),
@@ -59,22 +64,19 @@ def test_index_descriptor_sizes_match_the_real_children():
     ("docker_manifest_v2.ghcr.richlander-dotnet-docker-aspnetapp.json", "image", None),
     ("oci_manifest_attestation_provenance.ghcr.gpoulios-testpkg.json", "attestation", None),
     ("oci_manifest_attestation_spdx_slsa.ghcr.mchmarny-debug-tools.json", "attestation", None),
-    ("buildkit_attestation_manifest.spec-example.json", "attestation", "subject"),
+    ("buildkit_attestation_manifest.spec-example.json", "attestation", BUILDKIT_SPEC_SUBJECT),
     ("oci_manifest_notation_signature.ghcr.gpoulios-testpkg.json", "signature",
      "sha256:138fc25e9aaf93251609d23a8a50e91d50462f5dccb53cffde8db7a46385cfec"),
-    ("oci_manifest_sigstore_bundle_cosign.ghcr.gpoulios-testpkg.json", "attestation", "subject"),
-    ("oci_manifest_sigstore_bundle_github_attestation.ghcr.gpoulios-testpkg.json", "attestation", "subject"),
+    ("oci_manifest_sigstore_bundle_cosign.ghcr.gpoulios-testpkg.json", "attestation", GPOULIOS_INDEX),
+    ("oci_manifest_sigstore_bundle_github_attestation.ghcr.gpoulios-testpkg.json", "attestation",
+     GPOULIOS_DOCKER_MANIFEST),
     ("cosign_signature_manifest.gcr.dlorenc-demo.json", "signature", None),
 ])
 def test_kinds_of_real_manifests(name, kind, subject):
     _, doc = load(name)
     media_type = doc.get("mediaType", "")
     found_kind, found_subject = oci.classify(media_type, doc)
-    assert found_kind == kind
-    if subject == "subject":
-        assert found_subject == doc["subject"]["digest"]
-    else:
-        assert found_subject == subject
+    assert (found_kind, found_subject) == (kind, subject)
 
 
 def test_buildx_attestation_subject_comes_from_the_index_descriptor():
@@ -86,11 +88,11 @@ def test_buildx_attestation_subject_comes_from_the_index_descriptor():
                           media_type=attestation["mediaType"], size=len(raw), document=attestation,
                           descriptor=descriptor, index_digest="sha256:idx")
     assert record["kind"] == "attestation"
-    assert record["subject_digest"] == descriptor["annotations"]["vnd.docker.reference.digest"]
+    assert record["subject_digest"] == "sha256:775966c9516a426a1c55a37a96554bc262deb01550986cd11cde3c2bd5e432a0"
     assert (record["platform_os"], record["platform_architecture"]) == ("unknown", "unknown"), "as the registry says"
-    assert record["size"] == descriptor["size"]
+    assert record["size"] == 841
     assert [layer["media_type"] for layer in record["layers"]] == ["application/vnd.in-toto+json"] * 2
-    assert record["total_size"] == attestation["config"]["size"] + sum(x["size"] for x in attestation["layers"])
+    assert record["total_size"] == 241 + 7434213 + 11770  # config and the two layers, from the sample
 
 
 def test_image_record_from_manifest_descriptor_and_config():
@@ -104,10 +106,12 @@ def test_image_record_from_manifest_descriptor_and_config():
                           config=config)
     assert (record["kind"], record["platform_os"], record["platform_architecture"]) == ("image", "linux", "amd64")
     assert record["annotations"]["org.opencontainers.image.source"].startswith("https://github.com/")
-    assert record["labels"] == config["config"]["Labels"]
-    assert record["image_created"] == config["created"]
-    assert record["config_digest"] == image["config"]["digest"]
-    assert len(record["layers"]) == len(image["layers"])
+    assert record["labels"] == {"com.example.project.git.url": "https://example.com/project.git",
+                                "com.example.project.git.commit": "45a939b2999782a3f005621a8d0f29aa387e1d6b"}
+    assert record["image_created"] == "2015-10-31T22:22:56.015925Z", "2015-10-31T22:22:56.015925234Z, truncated"
+    assert record["config_digest"] == "sha256:be655f7112c64381b439d1ec749c5bfc90b238fdfd2d9144dd6f51fdb866b9d2"
+    assert [layer["size"] for layer in record["layers"]] == [2818370, 666689, 12276368, 232, 2871684, 4704]
+    assert record["total_size"] == 18644494  # 6447 (config) + the six layers
 
 
 def test_platform_falls_back_to_the_image_config():
@@ -115,7 +119,8 @@ def test_platform_falls_back_to_the_image_config():
     _, config = load("docker_image_config.mcr.dotnet-runtime.json")
     record = oci.describe(owner_login="r", package_name="p", digest="sha256:x", media_type=image["mediaType"],
                           size=len(raw), document=image, config=config)
-    assert (record["platform_os"], record["platform_architecture"]) == (config["os"], config["architecture"])
+    assert (record["platform_os"], record["platform_architecture"]) == ("linux", "amd64")
+    assert record["image_created"] == "2022-10-25T04:26:19.445847Z"
     assert record["labels"] == {}, "Labels: null in the config is an empty object"
 
 
@@ -124,7 +129,16 @@ def test_index_record_lists_children_and_has_no_sizes():
     record = oci.describe(owner_login="library", package_name="debian", digest="sha256:x",
                           media_type=index["mediaType"], size=len(raw), document=index)
     assert record["kind"] == "index"
-    assert record["child_digests"] == [d["digest"] for d in index["manifests"]]
+    assert record["child_digests"] == [
+        "sha256:9b0e3056b8cd8630271825665a0613cc27829d6a24906dc0122b3b4834312f7d",
+        "sha256:b176e92c806bbf28465bb830a8e2329be9db6b77bc764a337d06b3444d3fa5dc",
+        "sha256:cdd230199482970078c9f0a9914cae8f558c128050a8e2ac60849ebd307f1e45",
+        "sha256:75ba88a40235cbcaa70686e0e63394b435e0a7f4497fa38f88277c4d43f2c384",
+        "sha256:64ee4b015289e31457dfb6ef3137030b9ba246062cfb71f9d2e7a989d81e3549",
+        "sha256:6c1349eb961f49f5f43109350a80607bc6c7ac29cd4e1096dea28686839b22d8",
+        "sha256:70ec4f50ad65c06fab56aaaba32be2aef7b13bb5bc969ad09ae9c78400cc316d",
+        "sha256:8ff6cc915cf8a871aa5f6aae2335d9fa43769a5b2a65c72a15605549f3b075a4",
+    ]
     assert record["layers"] == [] and record["total_size"] is None and record["config_digest"] is None
 
 
@@ -182,3 +196,36 @@ def test_referrers_tag_schema_index_takes_its_subject_from_its_tag():
     assert oci.classify(index, doc, None, ["sha256-" + "a" * 64]) == ("index", "sha256:" + "a" * 64)
     assert oci.classify(index, doc, None, ["latest"]) == ("index", None)
     assert oci.classify(index, doc, None, ["sha256-" + "a" * 64 + ".sig"])[1] == "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(("created", "expected"), [
+    ("2024-03-01T12:00:00Z", "2024-03-01T12:00:00Z"),
+    ("2015-10-31T22:22:56.015925234Z", "2015-10-31T22:22:56.015925Z"),  # Go's nanoseconds, truncated
+    ("2024-03-01T12:00:00.5Z", "2024-03-01T12:00:00.500000Z"),
+    ("2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00Z"),
+    ("2024-03-01T01:30:00.123456789+02:00", "2024-02-29T23:30:00.123456Z"),  # across a leap day
+    ("2024-03-01T12:00:00-05:30", "2024-03-01T17:30:00Z"),
+    ("2024-03-01T12:00:00+0000", "2024-03-01T12:00:00Z"),
+    ("2024-03-01t12:00:00z", "2024-03-01T12:00:00Z"),
+    ("2024-03-01T12:00:00", "2024-03-01T12:00:00Z"),  # no offset: taken as UTC
+    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),  # Go's zero time, as some builders write it
+    ("2024-13-01T00:00:00Z", None),
+    ("2024-02-30T00:00:00Z", None),
+    ("yesterday", None),
+    ("2024-03-01", None),
+    ("", None),
+    (None, None),
+    (1709294400, None),
+])
+def test_image_created_is_utc_iso8601(created, expected):
+    assert oci.utc_timestamp(created) == expected
+
+
+def test_unreadable_image_created_is_null_with_a_warning_naming_the_digest(caplog):
+    raw, image = load("oci_manifest_image.ghcr.gpoulios-testpkg.json")
+    _, config = load("oci_image_config.image-spec-example.json")
+    with caplog.at_level("WARNING", logger="tap-ghcr"):
+        record = oci.describe(owner_login="o", package_name="p", digest="sha256:abc", media_type=image["mediaType"],
+                              size=len(raw), document=image, config={**config, "created": "last tuesday"})
+    assert record["image_created"] is None
+    assert "o/p@sha256:abc" in caplog.text and "last tuesday" in caplog.text

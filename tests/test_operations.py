@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import run_tap, tap_executable
-from tests.emulator.proxy import Faults, start_proxy
+from tests.emulator.proxy import Faults
 
 ALL = ("packages", "package_versions", "tags", "manifests")
 KEYS = {"packages": ("id",), "package_versions": ("id",), "tags": ("owner_login", "package_name", "tag"),
@@ -23,22 +23,20 @@ def keyed(records, stream):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_mid_sync_writes_the_committed_state_and_exits_non_zero_at_once(world, tmp_path, signum):
+def test_a_signal_mid_sync_writes_the_committed_state_and_exits_non_zero_at_once(world, tmp_path, signum,
+                                                                                fault_proxy):
     full = run_tap(world.config(), tmp_path)
     # Every registry answer takes 2 s: the signal lands while workers wait on the network.
-    proxy, _ = start_proxy(world.registry.url, Faults(slow_rate=1.0, slow_seconds=2.0))
+    proxy = fault_proxy(world.registry.url, Faults(slow_rate=1.0, slow_seconds=2.0))
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(world.config(registry_url=proxy.url, state_interval=0)))
-    try:
-        proc = subprocess.Popen([tap_executable(), "--config", str(config_file)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-        time.sleep(3.0)
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        proxy.stop()
+    proc = subprocess.Popen([tap_executable(), "--config", str(config_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    time.sleep(3.0)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - sent
     assert proc.returncode == 128 + signum
     assert took < 5.0, f"exit took {took:.1f} s"
     errors = [line for line in stderr.splitlines() if line.startswith("tap-ghcr: error:")]

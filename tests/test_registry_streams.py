@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 from tests.conftest import run_tap
-from tests.emulator.proxy import Faults, start_proxy
+from tests.emulator.proxy import Faults
 
 
 def manifests_by_key(run):
@@ -40,18 +40,15 @@ def test_full_sync_equals_what_was_pushed(world, tmp_path):
     assert f"manifests {len(expected)}," in summary and f"tags {len(want_tags) + len(retracted)}" in summary
 
 
-def test_each_digest_is_fetched_once_and_blobs_skip_the_token(world, tmp_path):
-    proxy, _ = start_proxy(world.registry.url)
+def test_each_digest_is_fetched_once_and_blobs_skip_the_token(world, tmp_path, fault_proxy):
+    proxy = fault_proxy(world.registry.url)
     blob_log_start = len(world.registry.blob_host.log)
-    try:
-        run = run_tap(world.config(registry_url=proxy.url), tmp_path)
-        assert run.returncode == 0, run.stderr[-3000:]
-        gets = collections.Counter(e["path"] for e in proxy.log
-                                   if e["method"] == "GET" and "/manifests/" in e["path"] and e["status"] == 200)
-        assert gets and max(gets.values()) == 1
-        assert len(gets) == len(manifests_by_key(run))
-    finally:
-        proxy.stop()
+    run = run_tap(world.config(registry_url=proxy.url), tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    gets = collections.Counter(e["path"] for e in proxy.log
+                               if e["method"] == "GET" and "/manifests/" in e["path"] and e["status"] == 200)
+    assert gets and max(gets.values()) == 1
+    assert len(gets) == len(manifests_by_key(run))
     blob_hits = world.registry.blob_host.log[blob_log_start:]
     assert blob_hits and all("Authorization" not in h["headers"] for h in blob_hits)
 
@@ -75,36 +72,33 @@ def test_images_mode_reads_a_public_image_with_no_token(world, tmp_path):
     assert run.records("packages") == [] and run.records("package_versions") == []
 
 
-def test_images_mode_fetches_only_new_or_moved_tags_the_next_time(fresh_world, tmp_path):
+def test_images_mode_fetches_only_new_or_moved_tags_the_next_time(fresh_world, tmp_path, fault_proxy):
     w = fresh_world()
     web = w.dataset.find("acme", "web")
-    proxy, _ = start_proxy(w.registry.url)
+    proxy = fault_proxy(w.registry.url)
     config = {"images": ["acme/web"], "registry_url": proxy.url}
-    try:
-        first = run_tap(config, tmp_path)
-        assert first.returncode == 0, first.stderr[-3000:]
-        assert {r["tag"] for r in first.records("tags")} == set(web.tags)
+    first = run_tap(config, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert {r["tag"] for r in first.records("tags")} == set(web.tags)
 
-        start = len(proxy.log)
-        again = run_tap(config, tmp_path, state=first.final_state)
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert again.records("tags") == [] and again.records("manifests") == []
-        gets = [e["path"] for e in proxy.log[start:] if e["method"] == "GET" and e["status"] == 200]
-        assert gets and all("/tags/list" in p for p in gets), "only the tags list and HEADs: no manifest GET"
+    start = len(proxy.log)
+    again = run_tap(config, tmp_path, state=first.final_state)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.records("tags") == [] and again.records("manifests") == []
+    gets = [e["path"] for e in proxy.log[start:] if e["method"] == "GET" and e["status"] == 200]
+    assert gets and all("/tags/list" in p for p in gets), "only the tags list and HEADs: no manifest GET"
 
-        # Move one tag to another version's manifest, as a new push of that tag would.
-        tag, old_digest = sorted(web.tags.items())[0]
-        target = next(v.digest for v in web.versions if v.state == "active" and v.digest != old_digest)
-        pushed = web.manifests[target]
-        w.pusher.manifest(web.registry_repository, tag, pushed.media_type, pushed.body)
-        moved = run_tap(config, tmp_path, state=again.final_state)
-        assert moved.returncode == 0, moved.stderr[-3000:]
-        assert {(r["tag"], r["digest"]) for r in moved.records("tags")} == (
-            {(tag, target)} | {(t, d) for t, d in web.tags.items() if d == target})
-        children = set(pushed.expected.get("child_digests") or [])
-        assert {r["digest"] for r in moved.records("manifests")} == {target} | children
-    finally:
-        proxy.stop()
+    # Move one tag to another version's manifest, as a new push of that tag would.
+    tag, old_digest = sorted(web.tags.items())[0]
+    target = next(v.digest for v in web.versions if v.state == "active" and v.digest != old_digest)
+    pushed = web.manifests[target]
+    w.pusher.manifest(web.registry_repository, tag, pushed.media_type, pushed.body)
+    moved = run_tap(config, tmp_path, state=again.final_state)
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert {(r["tag"], r["digest"]) for r in moved.records("tags")} == (
+        {(tag, target)} | {(t, d) for t, d in web.tags.items() if d == target})
+    children = set(pushed.expected.get("child_digests") or [])
+    assert {r["digest"] for r in moved.records("manifests")} == {target} | children
 
 
 def test_private_image_without_token_is_a_warning(world, tmp_path):
@@ -115,7 +109,7 @@ def test_private_image_without_token_is_a_warning(world, tmp_path):
     assert {r["package_name"] for r in run.records("manifests")} == {"web"}
 
 
-def test_tampered_manifest_is_dropped_and_named(world, tmp_path):
+def test_tampered_manifest_is_dropped_and_named(world, tmp_path, fault_proxy):
     web = world.dataset.find("acme", "web")
     victim = next(p for p in web.manifests.values() if p.expected["kind"] == "image")
 
@@ -124,11 +118,8 @@ def test_tampered_manifest_is_dropped_and_named(world, tmp_path):
             return body.replace(b'"size": ', b'"size":  ', 1)  # one byte more
         return body
 
-    proxy, _ = start_proxy(world.registry.url, Faults(tamper=tamper))
-    try:
-        run = run_tap(world.config(registry_url=proxy.url), tmp_path)
-    finally:
-        proxy.stop()
+    proxy = fault_proxy(world.registry.url, Faults(tamper=tamper))
+    run = run_tap(world.config(registry_url=proxy.url), tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     got = manifests_by_key(run)
     key = ("acme", "web", victim.digest)
@@ -138,13 +129,10 @@ def test_tampered_manifest_is_dropped_and_named(world, tmp_path):
     assert any(f"acme/web@{victim.digest}" in line for line in error_lines)
 
 
-def test_deleted_version_without_manifest_is_a_warning(world, tmp_path):
-    proxy, _ = start_proxy(world.registry.url)
-    try:
-        run = run_tap(world.config(include_deleted_versions=True, organizations=["acme"], users=[],
-                                   registry_url=proxy.url), tmp_path)
-    finally:
-        proxy.stop()
+def test_deleted_version_without_manifest_is_a_warning(world, tmp_path, fault_proxy):
+    proxy = fault_proxy(world.registry.url)
+    run = run_tap(world.config(include_deleted_versions=True, organizations=["acme"], users=[],
+                               registry_url=proxy.url), tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     worker = world.dataset.find("acme", "worker")
     gone = next(v for v in worker.versions if v.state == "deleted")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_tap, tap_executable
 from tests.emulator.dataset import PackageBuilder, sample_dataset
-from tests.emulator.proxy import Faults, start_proxy
+from tests.emulator.proxy import Faults
 
 
 def keyed(run, stream):
@@ -24,24 +24,21 @@ def list_pages(log):
     return [e for e in log if e["path"].split("?")[0].endswith(("/packages", "/versions"))]
 
 
-def test_no_change_sync_is_all_304_and_no_registry_request(world, tmp_path):
-    proxy, _ = start_proxy(world.registry.url)
-    try:
-        first = run_tap(world.config(registry_url=proxy.url), tmp_path)
-        assert first.returncode == 0, first.stderr[-2000:]
-        rest_before, registry_before = len(world.github.log), len(proxy.log)
-        second = run_tap(world.config(registry_url=proxy.url), tmp_path, state=first.final_state)
-        assert second.returncode == 0, second.stderr[-2000:]
-        rest = world.github.log[rest_before:]
-        assert rest and len(list_pages(rest)) == len(rest), "only list pages are requested"
-        assert {e["status"] for e in rest} == {304}
-        assert all("If-None-Match" in e["headers"] for e in rest)
-        assert len(proxy.log) == registry_before, "no registry request at all"
-        assert sum(len(second.records(s)) for s in ("package_versions", "tags", "manifests")) == 0
-        json.dumps(second.final_state)
-        assert len(json.dumps(second.final_state)) < 20_000
-    finally:
-        proxy.stop()
+def test_no_change_sync_is_all_304_and_no_registry_request(world, tmp_path, fault_proxy):
+    proxy = fault_proxy(world.registry.url)
+    first = run_tap(world.config(registry_url=proxy.url), tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rest_before, registry_before = len(world.github.log), len(proxy.log)
+    second = run_tap(world.config(registry_url=proxy.url), tmp_path, state=first.final_state)
+    assert second.returncode == 0, second.stderr[-2000:]
+    rest = world.github.log[rest_before:]
+    assert rest and len(list_pages(rest)) == len(rest), "only list pages are requested"
+    assert {e["status"] for e in rest} == {304}
+    assert all("If-None-Match" in e["headers"] for e in rest)
+    assert len(proxy.log) == registry_before, "no registry request at all"
+    assert sum(len(second.records(s)) for s in ("package_versions", "tags", "manifests")) == 0
+    json.dumps(second.final_state)
+    assert len(json.dumps(second.final_state)) < 20_000
 
 
 def test_every_kind_of_change_is_picked_up_after_a_conditional_sync(fresh_world, tmp_path):
@@ -77,7 +74,7 @@ def test_every_kind_of_change_is_picked_up_after_a_conditional_sync(fresh_world,
     assert sum(len(third.records(s)) for s in ("package_versions", "tags", "manifests")) == 0
 
 
-def test_faults_change_nothing_in_the_records(fresh_world, tmp_path):
+def test_faults_change_nothing_in_the_records(fresh_world, tmp_path, fault_proxy):
     world = fresh_world(sample_dataset(scale=8))
     clean = run_tap(world.config(), tmp_path)
     assert clean.returncode == 0, clean.stderr[-2000:]
@@ -92,13 +89,9 @@ def test_faults_change_nothing_in_the_records(fresh_world, tmp_path):
                          tamper=reverse_pages, scripted=["502", "drop"])
     registry_faults = Faults(error_rate=0.04, drop_rate=0.03, slow_rate=0.03, slow_seconds=0.1, seed=12,
                              scripted=["drop", "502"])
-    rest_proxy, _ = start_proxy(world.github.url, rest_faults)
-    registry_proxy, _ = start_proxy(world.registry.url, registry_faults)
-    try:
-        faulty = run_tap(world.config(api_url=rest_proxy.url, registry_url=registry_proxy.url), tmp_path)
-    finally:
-        rest_proxy.stop()
-        registry_proxy.stop()
+    rest_proxy = fault_proxy(world.github.url, rest_faults)
+    registry_proxy = fault_proxy(world.registry.url, registry_faults)
+    faulty = run_tap(world.config(api_url=rest_proxy.url, registry_url=registry_proxy.url), tmp_path)
     assert faulty.returncode == 0, faulty.stderr[-3000:]
     for stream in ("packages", "package_versions", "tags", "manifests"):
         assert keyed(faulty, stream) == keyed(clean, stream), stream
@@ -149,14 +142,11 @@ def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_
         assert records <= got[stream], stream
 
 
-def test_token_never_appears_in_any_output(world, tmp_path):
+def test_token_never_appears_in_any_output(world, tmp_path, fault_proxy):
     token = world.token
     faults = Faults(error_rate=0.1, seed=3)
-    proxy, _ = start_proxy(world.registry.url, faults)
-    try:
-        run = run_tap(world.config(registry_url=proxy.url), tmp_path)
-    finally:
-        proxy.stop()
+    proxy = fault_proxy(world.registry.url, faults)
+    run = run_tap(world.config(registry_url=proxy.url), tmp_path)
     assert run.returncode == 0
     failures = [
         run_tap(world.config(images=[f"https://me:{token}@ghcr.io/acme/web"]), tmp_path),

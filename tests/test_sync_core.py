@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import catalog_selecting, run_tap
 from tests.emulator.dataset import Dataset, PackageBuilder, sample_dataset
-from tests.emulator.proxy import Faults, start_proxy
+from tests.emulator.proxy import Faults
 
 ALL = ("packages", "package_versions", "tags", "manifests")
 KEYS = {"packages": ("id",), "package_versions": ("id",), "tags": ("owner_login", "package_name", "tag"),
@@ -98,42 +98,33 @@ def test_a_bookmark_removed_or_rewound_by_hand_is_honoured(world, tmp_path, edit
 # 2. A registry failure is never committed ------------------------------------------------------------
 
 
-def test_a_manifest_failing_after_retries_is_fetched_by_the_next_sync(world, tmp_path):
+def test_a_manifest_failing_after_retries_is_fetched_by_the_next_sync(world, tmp_path, fault_proxy):
     web = world.dataset.find("acme", "web")
     victim = next(d for d, p in web.manifests.items() if p.expected["kind"] == "image")
     full = ok(run_tap(world.config(), tmp_path))
-    faults = Faults(error_rate=1.0, only_paths=lambda path: victim in path)
-    proxy, _ = start_proxy(world.registry.url, faults)
-    try:
-        failed = run_tap(world.config(registry_url=proxy.url), tmp_path)
-    finally:
-        proxy.stop()
+    proxy = fault_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: victim in path))
+    failed = run_tap(world.config(registry_url=proxy.url), tmp_path)
     assert failed.returncode == 0, "other packages completed: a warning, not a failed run"
     assert "incomplete" in failed.stderr and "acme/web" in failed.stderr
     assert not [r for r in failed.records("manifests") if r["package_name"] == "web"], "nothing half-known emitted"
-    healthy_proxy, _ = start_proxy(world.registry.url)
-    try:
-        healthy = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=failed.final_state))
-        for stream in ALL:
-            assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
-        before = len(healthy_proxy.log)
-        third = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=healthy.final_state))
-        assert len(healthy_proxy.log) == before, "after the healthy sync, nothing is left to fetch"
-        assert sum(len(third.records(s)) for s in ALL) == 0
-    finally:
-        healthy_proxy.stop()
+    healthy_proxy = fault_proxy(world.registry.url)
+    healthy = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=failed.final_state))
+    for stream in ALL:
+        assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
+    before = len(healthy_proxy.log)
+    third = ok(run_tap(world.config(registry_url=healthy_proxy.url), tmp_path, state=healthy.final_state))
+    assert len(healthy_proxy.log) == before, "after the healthy sync, nothing is left to fetch"
+    assert sum(len(third.records(s)) for s in ALL) == 0
 
 
 @pytest.mark.parametrize("where", ["/blobs/", "/tags/list"])
-def test_a_failing_blob_or_tags_list_is_retried_by_the_next_sync(world, tmp_path, where):
+def test_a_failing_blob_or_tags_list_is_retried_by_the_next_sync(world, tmp_path, where, fault_proxy):
     images_only = {"organizations": [], "users": [], "images": ["acme/tools/api", "acme/web"]}
     config = world.config(**images_only) if where == "/tags/list" else world.config()
     full = ok(run_tap(config, tmp_path))
-    proxy, faults = start_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: where in path))
-    try:
-        failed = run_tap({**config, "registry_url": proxy.url}, tmp_path)
-    finally:
-        proxy.stop()
+    faults = Faults(error_rate=1.0, only_paths=lambda path: where in path)
+    proxy = fault_proxy(world.registry.url, faults)
+    failed = run_tap({**config, "registry_url": proxy.url}, tmp_path)
     assert faults.injected.get("502"), "the fault was really injected"
     assert failed.returncode == 1 and "every package" in failed.stderr, "every package needed that path"
     healthy = ok(run_tap(config, tmp_path, state=failed.final_state))
@@ -141,12 +132,9 @@ def test_a_failing_blob_or_tags_list_is_retried_by_the_next_sync(world, tmp_path
         assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
 
 
-def test_a_registry_failing_for_every_package_fails_the_run(world, tmp_path):
-    proxy, _ = start_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: "/manifests/" in path))
-    try:
-        run = run_tap(world.config(registry_url=proxy.url), tmp_path)
-    finally:
-        proxy.stop()
+def test_a_registry_failing_for_every_package_fails_the_run(world, tmp_path, fault_proxy):
+    proxy = fault_proxy(world.registry.url, Faults(error_rate=1.0, only_paths=lambda path: "/manifests/" in path))
+    run = run_tap(world.config(registry_url=proxy.url), tmp_path)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
     assert len(errors) == 1 and "every package" in errors[0]
@@ -168,20 +156,17 @@ def many_versions() -> Dataset:
 
 
 @pytest.mark.parametrize("times", [1, 50])
-def test_a_404_mid_listing_never_becomes_a_bookmark(fresh_world, tmp_path, times):
+def test_a_404_mid_listing_never_becomes_a_bookmark(fresh_world, tmp_path, times, fault_proxy):
     world = fresh_world(many_versions(), registry=False)
     config = world.config()
     catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions"})
     page2 = Faults(error_rate=1.0, error_status="404",
                    only_paths=lambda p: "/many/versions" in p and "state=active" in p and "page=2" in p)
-    proxy, faults = start_proxy(world.github.url, page2)
-    try:
-        if times == 1:
-            faults.error_rate, faults.scripted = 0.0, ["404"]
-        first = ok(run_tap({**config, "api_url": proxy.url}, tmp_path, catalog=catalog))
-    finally:
-        proxy.stop()
-    assert faults.injected.get("404")
+    if times == 1:
+        page2.error_rate, page2.scripted = 0.0, ["404"]
+    proxy = fault_proxy(world.github.url, page2)
+    first = ok(run_tap({**config, "api_url": proxy.url}, tmp_path, catalog=catalog))
+    assert page2.injected.get("404")
     ids = {r["id"] for r in first.records("package_versions")}
     if times == 1:
         assert len(ids) == 250, "a transient 404 is retried"
@@ -215,7 +200,8 @@ def test_two_deletions_in_the_same_second_are_both_emitted(fresh_world, tmp_path
 # 5. Records are a function of the registry, not of the batch ------------------------------------------
 
 
-def test_tagging_a_platform_image_later_refetches_and_reemits_nothing_of_its_manifests(fresh_world, tmp_path):
+def test_tagging_a_platform_image_later_refetches_and_reemits_nothing_of_its_manifests(fresh_world, tmp_path,
+                                                                                      fault_proxy):
     world = fresh_world()
     full = ok(run_tap(world.config(), tmp_path))
     web = world.dataset.find("acme", "web")
@@ -225,11 +211,8 @@ def test_tagging_a_platform_image_later_refetches_and_reemits_nothing_of_its_man
     v10 = next(v for v in web.versions if "v1.0" in v.tags)
     builder.retag("latest", v10.digest)  # the old index loses `latest`
     world.push(web)
-    proxy, _ = start_proxy(world.registry.url)
-    try:
-        second = ok(run_tap(world.config(registry_url=proxy.url), tmp_path, state=full.final_state))
-    finally:
-        proxy.stop()
+    proxy = fault_proxy(world.registry.url)
+    second = ok(run_tap(world.config(registry_url=proxy.url), tmp_path, state=full.final_state))
     assert child in {r["digest"] for r in second.records("package_versions")}
     assert manifest_gets(proxy.log) == [], "manifests are immutable by digest: none fetched again"
     assert not second.records("manifests"), "no record without its index's fields"

@@ -2,7 +2,7 @@
 
 Faithful where the tap depends on it: Link paging (`per_page` <= 100,
 `page * per_page` <= 10,000 on package lists), `%2F` in package names (a raw
-`/` is a 404), `visibility`, `state`, Bearer auth (401 Bad credentials),
+`/` is a 404), the root `/` (no token needed), `visibility`, `state`, Bearer auth (401 Bad credentials),
 404 for unknown owners, weak `ETag`s with `304` on `If-None-Match` (not counted
 against the rate limit), and `x-ratelimit-*` headers. Response shapes are
 checked against GitHub's OpenAPI description in the tests.
@@ -146,6 +146,10 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:
             return None
 
         def _route(self, path: str, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+            if path == "/":  # GitHub's root endpoint answers without a token
+                base = f"http://{self.headers.get('Host')}"
+                return 200, json.dumps({"current_user_url": f"{base}/user",
+                                        "organization_url": f"{base}/orgs/{{org}}"}).encode(), {}
             header = self.headers.get("Authorization")
             login = self._login()
             if header and header.split(" ", 1)[-1] in state.dataset.scopeless_tokens and path != "/user":

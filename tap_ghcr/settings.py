@@ -1,0 +1,198 @@
+"""Checks on what the user gives the tap: files on the command line and settings.
+
+Pure functions, so each rule has a table test. They run before any request: a
+mistake in a file or a setting is one line naming it and what to do, not a
+traceback or a failure half-way through a sync (see `__main__` and `tap.py`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import typing as t
+from pathlib import Path
+
+from tap_ghcr.errors import ConfigError
+
+try:  # the parser the SDK reads `start_date` with: what passes here passes the sync
+    from singer_sdk.helpers._compat import datetime_fromisoformat
+except ImportError:  # pragma: no cover - an SDK without the helper
+    import datetime as _dt
+
+    datetime_fromisoformat = _dt.datetime.fromisoformat
+
+#: Options of `tap-ghcr` that name a file (`--catalog`, `--state`) or files (`--config`, repeated).
+FILE_OPTIONS = ("--config", "--state", "--catalog")
+
+
+def file_arguments(argv: t.Sequence[str]) -> list[tuple[str, str]]:
+    """The `(option, value)` pairs of FILE_OPTIONS in `argv`, as click reads them."""
+    found: list[tuple[str, str]] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        for option in FILE_OPTIONS:
+            if arg == option and i + 1 < len(args):
+                found.append((option, args[i + 1]))
+                i += 1
+            elif arg.startswith(option + "="):
+                found.append((option, arg[len(option) + 1:]))
+        i += 1
+    return found
+
+
+def read_json_object(path: str, what: str, fix: str) -> dict:
+    """The JSON object in file `path`, else ConfigError naming the file, `what` it is and the `fix`."""
+    file = Path(path)
+    if not file.is_file():
+        reason = "is a directory" if file.is_dir() else "does not exist"
+        raise ConfigError(f"{what} {path} {reason}: {fix}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.__class__.__name__}): {fix}") from None
+    if not text.strip():
+        raise ConfigError(f"{what} {path} is empty: {fix}")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON ({exc}): {fix}") from None
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else f"a JSON {type(value).__name__}"
+        raise ConfigError(f"{what} {path} holds {kind}, not a JSON object: {fix}")
+    return value
+
+
+CONFIG_FIX = 'write the settings as one JSON object, e.g. {"organizations": ["my-org"]}'
+STATE_FIX = "pass the last STATE message's value, or leave --state out for a full sync"
+CATALOG_FIX = "run `tap-ghcr --config CONFIG --discover > catalog.json` and select streams in that file"
+
+
+def check_state(state: dict, path: str) -> None:
+    """A state must be `{"bookmarks": {stream: {...}}}` (the SDK iterates it without checking)."""
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        raise ConfigError(f"state file {path}: `bookmarks` must be an object, not {json.dumps(bookmarks)}: "
+                          f"{STATE_FIX}")
+    for stream, value in bookmarks.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"state file {path}: `bookmarks.{stream}` must be an object: {STATE_FIX}")
+
+
+def check_catalog(catalog: dict, path: str) -> None:
+    """The catalog must list `packages`: every other stream is read through it (its children)."""
+    entries = catalog.get("streams")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"catalog {path} has no `streams` list: {CATALOG_FIX}")
+    names = {e.get("tap_stream_id") or e.get("stream") for e in entries}
+    if "packages" not in names:
+        raise ConfigError(
+            f"catalog {path} has no `packages` stream; the tap needs its entry even when it is not "
+            f"selected, since the other streams are read through it: {CATALOG_FIX}"
+        )
+
+
+def check_command_line(argv: t.Sequence[str]) -> dict:
+    """Check the files named on the command line; return the merged config files' settings."""
+    config: dict = {}
+    for option, value in file_arguments(argv):
+        if value == "-":
+            continue  # stdin: left to the SDK
+        if option == "--config":
+            if value != "ENV":
+                config.update(read_json_object(value, "config file", CONFIG_FIX))
+        elif option == "--state":
+            check_state(read_json_object(value, "state file", STATE_FIX), value)
+        else:
+            check_catalog(read_json_object(value, "catalog", CATALOG_FIX), value)
+    return config
+
+
+def check_environment(schema: dict, prefix: str) -> None:
+    """Each `TAP_GHCR_<KEY>` parses as its setting's type (the SDK's parser, one key at a time)."""
+    from singer_sdk.configuration._dict_config import parse_environment_config
+
+    for key, prop in schema.get("properties", {}).items():
+        name = prefix + key.upper().replace("-", "_")
+        if name not in os.environ:
+            continue
+        try:
+            parse_environment_config({"properties": {key: prop}}, prefix)
+        except (ValueError, TypeError) as exc:
+            kind = prop.get("type")
+            kind = next((k for k in kind if k != "null"), kind) if isinstance(kind, list) else kind
+            raise ConfigError(
+                f"invalid settings: environment variable {name} (setting `{key}`) must be "
+                f"{_TYPE_WORDS.get(str(kind), str(kind))}, not {os.environ[name]!r} "
+                f"({exc.__class__.__name__})"
+            ) from None
+
+
+_TYPE_WORDS = {
+    "integer": "a whole number, e.g. 8",
+    "number": "a number",
+    "object": "a JSON object",
+    "array": 'a JSON list, e.g. ["a", "b"]',
+}
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
+    """A warning for each setting the tap does not know, with the closest known name."""
+    known = sorted(known)
+    out = []
+    for key in sorted(config):
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else f"; known settings: {', '.join(known)}"
+        out.append(f"unknown setting `{key}` is ignored{hint}")
+    return out
+
+
+def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """What the JSON schema cannot say about the settings: each problem names its setting."""
+    problems: list[str] = []
+    start = config.get("start_date")
+    if isinstance(start, str):
+        try:
+            datetime_fromisoformat(start)
+        except ValueError as exc:
+            problems.append(f"`start_date` {start!r} is not a date-time ({exc}); write e.g. 2024-01-31T00:00:00Z")
+    for key in ("organizations", "users"):
+        names = config.get(key)
+        if isinstance(names, list):
+            for name in names:
+                if isinstance(name, str) and (not name.strip() or "/" in name or name != name.strip()):
+                    problems.append(f"`{key}` entry {name!r} is no GitHub login: give names like \"my-org\"")
+    patterns = config.get("package_patterns")
+    if isinstance(patterns, list) and not patterns:
+        problems.append('`package_patterns` is empty, so nothing would match: use ["*"] for every package, '
+                        "or leave the setting out")
+    images = config.get("images")
+    if isinstance(images, list):
+        for entry in images:
+            if isinstance(entry, str) and not entry.strip():
+                problems.append('`images` holds an empty entry: give "owner/name" or "host/owner/name"')
+    return problems
+
+
+def _has_host(first: str) -> bool:
+    """Docker's rule: the first part of a reference is a registry host if it looks like one."""
+    return "." in first or ":" in first or first == "localhost"
+
+
+def lower_case_image(entry: str) -> str:
+    """Lower-case the repository (owner and name) of an `images` entry; the host stays as given.
+
+    Registry repository names are lower case (distribution-spec), and ghcr.io lower-cases
+    `ACME/Web` when it stores it: `ACME/WEB` would ask for a repository that cannot exist.
+    """
+    value = entry.strip()
+    parts = value.split("/")
+    if len(parts) > 2 and _has_host(parts[0]):
+        return "/".join([parts[0], *(p.lower() for p in parts[1:])])
+    return value.lower()

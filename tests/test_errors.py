@@ -1,0 +1,211 @@
+"""Every failure ends with one `tap-ghcr: error:` line; user mistakes have no traceback and send no request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import typing as t
+
+import pytest
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tests.conftest import run_tap, tap_executable
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+
+
+def one_clean_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr
+    assert stderr.rstrip().splitlines()[-1] == lines[0], "the error line is the last line"
+    return lines[0]
+
+
+@pytest.fixture
+def tripwire() -> t.Iterator[str]:
+    """A URL nothing may connect to: any connection attempt is queued and found at the end."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.setblocking(False)
+    try:
+        server.accept()
+    except BlockingIOError:
+        pass
+    else:
+        pytest.fail("a request was sent before the error")
+    finally:
+        server.close()
+
+
+def run_args(args: list[str], tmp_path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("TAP_GHCR_") and k != "GITHUB_TOKEN"}
+    full.update(env or {})
+    return subprocess.run([tap_executable(), *args], capture_output=True, text=True, timeout=120, env=full,
+                          cwd=tmp_path, check=False)
+
+
+def config_for(url: str, **settings: t.Any) -> dict:
+    return {"token": "ghp_" + "x" * 36, "organizations": ["acme"], "api_url": url, "registry_url": url, **settings}
+
+
+@pytest.mark.parametrize(("files", "args", "fragment"), [
+    ({"c.json": "nope{"}, ["--config", "c.json"], "config file c.json is not valid JSON"),
+    ({}, ["--config", "missing.json"], "config file missing.json does not exist"),
+    ({"c.json": "[]"}, ["--config", "c.json"], "config file c.json holds a list, not a JSON object"),
+    ({"c.json": "CONFIG", "s.json": ""}, ["--config", "c.json", "--state", "s.json"], "state file s.json is empty"),
+    ({"c.json": "CONFIG", "s.json": "{bookmarks"}, ["--config", "c.json", "--state", "s.json"],
+     "state file s.json is not valid JSON"),
+    ({"c.json": "CONFIG", "s.json": '{"bookmarks": null}'}, ["--config", "c.json", "--state", "s.json"],
+     "state file s.json: `bookmarks` must be an object, not null"),
+    ({"c.json": "CONFIG", "k.json": '{"streams": [{"tap_stream_id": "tags"}]}'},
+     ["--config", "c.json", "--catalog", "k.json"], "catalog k.json has no `packages` stream"),
+])
+def test_bad_files_are_one_line_before_any_request(tmp_path, tripwire, files, args, fragment):
+    for name, content in files.items():
+        (tmp_path / name).write_text(json.dumps(config_for(tripwire)) if content == "CONFIG" else content)
+    run = run_args(args, tmp_path)
+    assert run.returncode == 1, run.stderr
+    line = one_clean_error_line(run.stderr)
+    assert fragment in line, line
+    assert ": " in line.split(fragment, 1)[1], "it says what to do"
+
+
+def test_a_malformed_environment_setting_is_one_line(tmp_path, tripwire):
+    env = {"TAP_GHCR_MAX_WORKERS": "eight", "TAP_GHCR_API_URL": tripwire, "TAP_GHCR_REGISTRY_URL": tripwire,
+           "TAP_GHCR_ORGANIZATIONS": '["acme"]', "TAP_GHCR_TOKEN": "ghp_" + "x" * 36}
+    run = run_args(["--config", "ENV"], tmp_path, env)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert "TAP_GHCR_MAX_WORKERS" in line and "`max_workers`" in line and "whole number" in line
+
+
+@pytest.mark.parametrize(("bad", "fragment"), [
+    ({"start_date": "2024-13-01"}, "`start_date` '2024-13-01' is not a date-time"),
+    ({"organizations": [""]}, "`organizations` entry '' is no GitHub login"),
+    ({"organizations": [], "users": [""]}, "`users` entry '' is no GitHub login"),
+    ({"package_patterns": []}, "`package_patterns` is empty"),
+])
+def test_settings_that_would_fail_late_fail_up_front(tmp_path, tripwire, bad, fragment):
+    run = run_tap(config_for(tripwire, **bad), tmp_path)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert line.startswith("tap-ghcr: error: invalid settings: ") and fragment in line, line
+
+
+def test_a_misspelled_setting_is_named_with_the_closest_known_one(tmp_path):
+    run = run_tap({"organisations": ["acme"]}, tmp_path, args=["--discover"])
+    assert run.returncode == 0, run.stderr
+    assert "unknown setting `organisations` is ignored; did you mean `organizations`?" in run.stderr
+
+
+def test_an_api_url_with_a_wrong_path_is_blamed_on_api_url(world, tmp_path):
+    wrong = world.github.url + "/wrong"
+    run = run_tap(world.config(api_url=wrong), tmp_path)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert f"`api_url` {wrong} is not GitHub's REST API" in line, line
+    assert "acme" not in line, "the organization is not to blame"
+
+
+def test_github_5xx_after_every_retry_is_one_line_naming_api_url(world, tmp_path, fault_proxy):
+    from tests.emulator.proxy import Faults
+
+    proxy = fault_proxy(world.github.url, Faults(error_rate=1.0))
+    run = run_tap(world.config(api_url=proxy.url), tmp_path)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert "GitHub answered 502" in line and "even after retries" in line and f"`api_url` {proxy.url}" in line
+
+
+def test_an_unknown_organization_is_still_blamed_on_the_organization(world, tmp_path):
+    run = run_tap(world.config(organizations=["no-such-org"], users=[]), tmp_path)
+    line = one_clean_error_line(run.stderr)
+    assert "no-such-org" in line and "api_url" not in line
+
+
+# Failures of a running sync, raised where the SDK would raise them -------------------------
+
+
+SECRET = "ghp_internalinternalinternalinternal00"
+
+
+def run_main(monkeypatch, capsys, exc: BaseException) -> tuple[int, str]:
+    """`tap-ghcr` (the console entry point) in-process, with the sync raising `exc`."""
+    from tap_ghcr import __main__ as entry
+    from tap_ghcr.redact import register_secret
+    from tap_ghcr.tap import TapGHCR
+
+    register_secret(SECRET)
+
+    def crash() -> None:
+        raise exc
+
+    monkeypatch.setattr(TapGHCR, "cli", crash)
+    monkeypatch.setattr(sys, "argv", ["tap-ghcr", "--config", "ENV"])
+    monkeypatch.setenv("TAP_GHCR_API_URL", "http://127.0.0.1:9/api/v3")
+    with pytest.raises(SystemExit) as exited:
+        entry.main()
+    return int(exited.value.code or 0), capsys.readouterr().err
+
+
+def test_a_bug_prints_its_redacted_traceback_then_one_line(monkeypatch, capsys):
+    code, err = run_main(monkeypatch, capsys, KeyError(f"token {SECRET}"))
+    assert code == 1
+    assert "Traceback (most recent call last)" in err and "in crash" in err
+    assert SECRET not in err
+    lines = error_lines(err)
+    assert lines == ["tap-ghcr: error: internal error: KeyError: 'token ***'; please report it with the lines above"]
+    assert err.rstrip().splitlines()[-1] == lines[0]
+
+
+def _response(status: int) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.url = "http://127.0.0.1:9/api/v3/orgs/acme/packages"
+    return response
+
+
+@pytest.mark.parametrize(("exc", "fragment"), [
+    (RetriableAPIError("GitHub answered 502 for /api/v3/orgs/acme/packages", _response(502)),
+     "GitHub answered 502 for /api/v3/orgs/acme/packages, even after retries"),
+    (requests.exceptions.ReadTimeout("read timed out", request=requests.Request("GET", "http://127.0.0.1:9/x")),
+     "http://127.0.0.1:9 did not answer in time, even after retries"),
+    (requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
+     "the connection to http://127.0.0.1:9/api/v3 broke off (ChunkedEncodingError)"),
+])
+def test_network_failures_after_retries_are_one_line_naming_api_url(monkeypatch, capsys, exc, fragment):
+    code, err = run_main(monkeypatch, capsys, exc)
+    assert code == 1
+    line = one_clean_error_line(err)
+    assert fragment in line and "api_url" in line, line
+
+
+def test_log_records_keep_their_traceback_with_secrets_replaced():
+    from tap_ghcr.redact import RedactingFilter, register_secret
+
+    register_secret(SECRET)
+    stream = __import__("io").StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tap-ghcr.test-redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        raise ValueError(f"bad {SECRET}")
+    except ValueError:
+        logger.exception("failed with %s", SECRET)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Traceback (most recent call last)" in text and "ValueError: bad ***" in text
+    assert text.startswith("failed with ***") and SECRET not in text

@@ -1,0 +1,148 @@
+"""The pure checks of tap_ghcr/settings.py, as tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tap_ghcr import settings
+from tap_ghcr.errors import ConfigError
+from tap_ghcr.tap import SETTINGS
+
+KNOWN = list(SETTINGS.to_dict()["properties"])
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--config", "a.json"], [("--config", "a.json")]),
+    (["--config=a.json", "--config", "ENV"], [("--config", "a.json"), ("--config", "ENV")]),
+    (["--state", "s.json", "--catalog=c.json", "--discover"], [("--state", "s.json"), ("--catalog", "c.json")]),
+    (["--about", "--format", "json"], []),
+    (["--config"], []),
+])
+def test_file_arguments(argv, expected):
+    assert settings.file_arguments(argv) == expected
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "does not exist"),
+    ("", "is empty"),
+    ("  \n", "is empty"),
+    ("{", "is not valid JSON"),
+    ("[]", "holds a list, not a JSON object"),
+    ('"x"', "holds a JSON str, not a JSON object"),
+])
+def test_read_json_object_names_the_file_and_the_problem(tmp_path, content, message):
+    path = tmp_path / "f.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        settings.read_json_object(str(path), "config file", "fix it")
+    assert str(caught.value).startswith(f"config file {path} ") and str(caught.value).endswith(": fix it")
+
+
+@pytest.mark.parametrize(("state", "problem"), [
+    ({}, None),
+    ({"bookmarks": {}}, None),
+    ({"bookmarks": {"packages": {"partitions": []}}}, None),
+    ({"bookmarks": None}, "`bookmarks` must be an object, not null"),
+    ({"bookmarks": []}, "`bookmarks` must be an object, not []"),
+    ({"bookmarks": {"packages": 3}}, "`bookmarks.packages` must be an object"),
+])
+def test_check_state(state, problem):
+    if problem is None:
+        settings.check_state(state, "s.json")
+    else:
+        with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+            settings.check_state(state, "s.json")
+
+
+@pytest.mark.parametrize(("catalog", "problem"), [
+    ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "tags"}]}, None),
+    ({"streams": [{"tap_stream_id": "tags"}]}, "catalog c.json has no `packages` stream"),
+    ({"streams": []}, "catalog c.json has no `packages` stream"),
+    ({}, "catalog c.json has no `streams` list"),
+])
+def test_check_catalog(catalog, problem):
+    if problem is None:
+        settings.check_catalog(catalog, "c.json")
+    else:
+        with pytest.raises(ConfigError, match=problem):
+            settings.check_catalog(catalog, "c.json")
+
+
+@pytest.mark.parametrize(("config", "warnings"), [
+    ({"organizations": ["a"], "token": "x"}, []),
+    ({"organisations": ["a"]}, ["unknown setting `organisations` is ignored; did you mean `organizations`?"]),
+    ({"package_pattern": ["*"]}, ["unknown setting `package_pattern` is ignored; did you mean `package_patterns`?"]),
+    ({"apiurl": "x"}, ["unknown setting `apiurl` is ignored; did you mean `api_url`?"]),
+])
+def test_unknown_settings_name_the_closest_known_one(config, warnings):
+    assert settings.unknown_settings(config, KNOWN) == warnings
+
+
+def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
+    (warning,) = settings.unknown_settings({"zzzz": 1}, KNOWN)
+    assert warning.startswith("unknown setting `zzzz` is ignored; known settings: ") and "organizations" in warning
+
+
+@pytest.mark.parametrize(("config", "problem"), [
+    ({"start_date": "2024-01-31T00:00:00Z"}, None),
+    ({"start_date": "2024-01-31"}, None),
+    ({"organizations": ["acme"], "users": ["octo-admin"], "package_patterns": ["web*"]}, None),
+    ({"start_date": "2024-13-01"}, "`start_date` '2024-13-01' is not a date-time (month must be in 1..12)"),
+    ({"start_date": "last week"}, "`start_date` 'last week' is not a date-time"),
+    ({"organizations": [""]}, "`organizations` entry '' is no GitHub login"),
+    ({"organizations": ["acme", " "]}, "`organizations` entry ' ' is no GitHub login"),
+    ({"organizations": ["acme/web"]}, "`organizations` entry 'acme/web' is no GitHub login"),
+    ({"users": [""]}, "`users` entry '' is no GitHub login"),
+    ({"package_patterns": []}, "`package_patterns` is empty, so nothing would match"),
+    ({"images": [""]}, "`images` holds an empty entry"),
+])
+def test_setting_problems(config, problem):
+    found = settings.setting_problems(config)
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].startswith(problem), found
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ("acme/web", "acme/web"),
+    ("ACME/WEB", "acme/web"),
+    ("Acme/Tools/API", "acme/tools/api"),
+    ("GHCR.IO/ACME/WEB", "GHCR.IO/acme/web"),  # the host is left as written
+    ("localhost:5000/Acme/Web", "localhost:5000/acme/web"),
+    ("Localhost/Acme/Web", "localhost/acme/web"),  # `Localhost` is no host by Docker's rule: an owner
+    (" acme/Web ", "acme/web"),
+])
+def test_images_are_lower_cased_but_not_their_host(entry, expected):
+    assert settings.lower_case_image(entry) == expected
+
+
+def test_the_tap_lower_cases_images_before_use():
+    from tap_ghcr.tap import TapGHCR
+
+    tap = TapGHCR(config={"images": ["ACME/WEB", "ghcr.io/Acme/Tools/Api"], "registry_url": "https://ghcr.io"},
+                  validate_config=True, setup_mapper=False)
+    assert sorted(tap.images) == ["acme/tools/api", "acme/web"]
+
+
+@pytest.mark.parametrize(("variable", "value", "fragment"), [
+    ("TAP_GHCR_MAX_WORKERS", "eight", "TAP_GHCR_MAX_WORKERS (setting `max_workers`) must be a whole number"),
+    ("TAP_GHCR_STATE_INTERVAL", "1.5", "TAP_GHCR_STATE_INTERVAL (setting `state_interval`)"),
+])
+def test_environment_values_are_checked_per_variable(monkeypatch, variable, value, fragment):
+    from tap_ghcr.tap import TapGHCR
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        settings.check_environment(TapGHCR.config_jsonschema, "TAP_GHCR_")
+
+
+def test_environment_values_that_parse_pass(monkeypatch):
+    from tap_ghcr.tap import TapGHCR
+
+    monkeypatch.setenv("TAP_GHCR_MAX_WORKERS", "4")
+    monkeypatch.setenv("TAP_GHCR_ORGANIZATIONS", json.dumps(["acme"]))
+    settings.check_environment(TapGHCR.config_jsonschema, "TAP_GHCR_")
