@@ -346,3 +346,21 @@ def test_download_blob_follows_the_storage_redirect_without_credentials(world):
         assert "sha256:" + hashlib.sha256(found.read()).hexdigest() == digest
     hits = world.registry.blob_host.log[start:]
     assert hits and all("Authorization" not in h["headers"] for h in hits)
+
+
+def test_head_answers_return_their_connection_and_are_not_bounded():
+    manifest = b"{" + b" " * (200 * 1024) + b"}"  # bigger than the small-body bound
+    connections = set()
+
+    def script(h):
+        connections.add(h.client_address)
+        h.send_body(200, manifest, {"Docker-Content-Digest": "sha256:" + hashlib.sha256(manifest).hexdigest()})
+
+    server = scripted(script)
+    try:
+        client = RegistryClient(server.url, max_workers=1)
+        for _ in range(5):
+            assert client.head_manifest("o/r", "latest").startswith("sha256:")
+        assert len(connections) == 1, "one keep-alive connection for every HEAD"
+    finally:
+        server.stop()

@@ -216,8 +216,11 @@ class Transport:
         if stream and 200 <= status < 300:
             return Response(status, raw.headers, b"", url, raw)
         bound = limit if status < 300 else SMALL_BODY_LIMIT
-        body = b"" if method == "HEAD" else read_bounded(raw, bound, what or url)
-        return Response(status, raw.headers, body, url)
+        if method == "HEAD":  # no body; its Content-Length is the resource's, not to be bounded here
+            raw.drain_conn()
+            raw.release_conn()
+            return Response(status, raw.headers, b"", url)
+        return Response(status, raw.headers, read_bounded(raw, bound, what or url), url)
 
     def _failure(self, url: str, proxy: str | None, exc: BaseException) -> Exception:
         """A urllib3 failure as the error the client reports (final) or the policy retries (NetworkError)."""
