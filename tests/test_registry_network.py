@@ -364,3 +364,28 @@ def test_head_answers_return_their_connection_and_are_not_bounded():
         assert len(connections) == 1, "one keep-alive connection for every HEAD"
     finally:
         server.stop()
+
+
+def test_a_token_request_redirected_to_another_host_loses_the_credentials(caplog):
+    elsewhere = token_registry(host=BLOB_HOST)
+
+    def script(h):
+        if h.path.startswith("/token"):
+            h.send_body(302, b"", {"Location": f"http://{BLOB_HOST}:{elsewhere.server_address[1]}{h.path}"})
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0001":
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}",service="test"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    registry = scripted(script)
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with caplog.at_level(logging.WARNING, logger="tap-ghcr.registry"):
+            assert client.list_tags("o/r") == ["x"]
+        assert len(credentials_seen(registry)) == 1, "the realm on the registry host got them"
+        assert [p for p, _ in elsewhere.seen if p.startswith("/token")] and credentials_seen(elsewhere) == []
+        assert any("redirected" in r.getMessage() and BLOB_HOST in r.getMessage() for r in caplog.records)
+    finally:
+        registry.stop()
+        elsewhere.stop()
