@@ -389,3 +389,24 @@ def test_a_token_request_redirected_to_another_host_loses_the_credentials(caplog
     finally:
         registry.stop()
         elsewhere.stop()
+
+
+def test_only_a_host_that_never_answered_counts_as_first_contact():
+    from tap_ghcr.registry.transport import NetworkError, Transport
+    from tests.emulator.registry import free_port
+
+    def script(h):
+        h.send_body(200, b"{}")
+        h.close_connection = True
+
+    server = scripted(script)
+    transport = Transport(2, "test")
+    url = f"{server.url}/v2/"
+    assert transport.request("GET", url).status_code == 200
+    server.stop()  # it answered once, then went away: a drop, worth the full retry policy
+    with pytest.raises(NetworkError) as dropped:
+        transport.request("GET", url)
+    assert dropped.value.first_contact is False
+    with pytest.raises(NetworkError) as never:
+        transport.request("GET", f"http://127.0.0.1:{free_port()}/v2/")
+    assert never.value.first_contact is True and never.value.reason == "connection refused"
