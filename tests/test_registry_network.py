@@ -205,9 +205,11 @@ def _config_digest(world) -> tuple[str, str]:
     return web.registry_repository, json.loads(image.body)["config"]["digest"]
 
 
-def test_no_proxy_sends_the_blob_host_direct_and_the_rest_through_the_proxy(world, monkeypatch):
+@pytest.mark.parametrize("no_proxy", ["host", "cidr"])  # (requests matches `host:port` for names, not IPs)
+def test_no_proxy_sends_the_blob_host_direct_and_the_rest_through_the_proxy(world, monkeypatch, no_proxy):
     proxy = forwarding_proxy()
-    _no_proxy_env(monkeypatch, proxy.url, BLOB_HOST)
+    entry = {"host": BLOB_HOST, "cidr": f"{BLOB_HOST}/32"}[no_proxy]
+    _no_proxy_env(monkeypatch, proxy.url, f"example.invalid, {entry}")
     try:
         repository, digest = _config_digest(world)
         blobs_before = len(world.registry.blob_host.log)
@@ -410,3 +412,20 @@ def test_only_a_host_that_never_answered_counts_as_first_contact():
     with pytest.raises(NetworkError) as never:
         transport.request("GET", f"http://127.0.0.1:{free_port()}/v2/")
     assert never.value.first_contact is True and never.value.reason == "connection refused"
+
+
+def test_a_socks_proxy_without_pysocks_is_named_up_front(monkeypatch):
+    try:
+        import socks  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("PySocks is installed: SOCKS proxies work")
+    from tap_ghcr.registry.transport import ProxyNotSupportedError
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
+    with pytest.raises(ProxyNotSupportedError, match="PySocks"):
+        RegistryClient("https://ghcr.io")

@@ -18,6 +18,7 @@ import os
 import ssl
 import threading
 import typing as t
+import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
@@ -157,7 +158,9 @@ class Transport:
         username, password = get_auth_from_url(proxy)
         if scheme.startswith("socks"):
             try:
-                from urllib3.contrib.socks import SOCKSProxyManager
+                with warnings.catch_warnings():  # urllib3 warns, then raises, without PySocks: one clear error
+                    warnings.simplefilter("ignore")
+                    from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError:
                 raise ProxyNotSupportedError(
                     f"the proxy {_safe(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
