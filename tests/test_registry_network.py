@@ -205,9 +205,11 @@ def _config_digest(world) -> tuple[str, str]:
     return web.registry_repository, json.loads(image.body)["config"]["digest"]
 
 
-def test_no_proxy_sends_the_blob_host_direct_and_the_rest_through_the_proxy(world, monkeypatch):
+@pytest.mark.parametrize("no_proxy", ["host", "cidr"])  # (requests matches `host:port` for names, not IPs)
+def test_no_proxy_sends_the_blob_host_direct_and_the_rest_through_the_proxy(world, monkeypatch, no_proxy):
     proxy = forwarding_proxy()
-    _no_proxy_env(monkeypatch, proxy.url, BLOB_HOST)
+    entry = {"host": BLOB_HOST, "cidr": f"{BLOB_HOST}/32"}[no_proxy]
+    _no_proxy_env(monkeypatch, proxy.url, f"example.invalid, {entry}")
     try:
         repository, digest = _config_digest(world)
         blobs_before = len(world.registry.blob_host.log)
@@ -346,3 +348,84 @@ def test_download_blob_follows_the_storage_redirect_without_credentials(world):
         assert "sha256:" + hashlib.sha256(found.read()).hexdigest() == digest
     hits = world.registry.blob_host.log[start:]
     assert hits and all("Authorization" not in h["headers"] for h in hits)
+
+
+def test_head_answers_return_their_connection_and_are_not_bounded():
+    manifest = b"{" + b" " * (200 * 1024) + b"}"  # bigger than the small-body bound
+    connections = set()
+
+    def script(h):
+        connections.add(h.client_address)
+        h.send_body(200, manifest, {"Docker-Content-Digest": "sha256:" + hashlib.sha256(manifest).hexdigest()})
+
+    server = scripted(script)
+    try:
+        client = RegistryClient(server.url, max_workers=1)
+        for _ in range(5):
+            assert client.head_manifest("o/r", "latest").startswith("sha256:")
+        assert len(connections) == 1, "one keep-alive connection for every HEAD"
+    finally:
+        server.stop()
+
+
+def test_a_token_request_redirected_to_another_host_loses_the_credentials(caplog):
+    elsewhere = token_registry(host=BLOB_HOST)
+
+    def script(h):
+        if h.path.startswith("/token"):
+            h.send_body(302, b"", {"Location": f"http://{BLOB_HOST}:{elsewhere.server_address[1]}{h.path}"})
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0001":
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}",service="test"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    registry = scripted(script)
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with caplog.at_level(logging.WARNING, logger="tap-ghcr.registry"):
+            assert client.list_tags("o/r") == ["x"]
+        assert len(credentials_seen(registry)) == 1, "the realm on the registry host got them"
+        assert [p for p, _ in elsewhere.seen if p.startswith("/token")] and credentials_seen(elsewhere) == []
+        assert any("redirected" in r.getMessage() and BLOB_HOST in r.getMessage() for r in caplog.records)
+    finally:
+        registry.stop()
+        elsewhere.stop()
+
+
+def test_only_a_host_that_never_answered_counts_as_first_contact():
+    from tap_ghcr.registry.transport import NetworkError, Transport
+    from tests.emulator.registry import free_port
+
+    def script(h):
+        h.send_body(200, b"{}")
+        h.close_connection = True
+
+    server = scripted(script)
+    transport = Transport(2, "test")
+    url = f"{server.url}/v2/"
+    assert transport.request("GET", url).status_code == 200
+    server.stop()  # it answered once, then went away: a drop, worth the full retry policy
+    with pytest.raises(NetworkError) as dropped:
+        transport.request("GET", url)
+    assert dropped.value.first_contact is False
+    with pytest.raises(NetworkError) as never:
+        transport.request("GET", f"http://127.0.0.1:{free_port()}/v2/")
+    assert never.value.first_contact is True and never.value.reason == "connection refused"
+
+
+def test_a_socks_proxy_without_pysocks_is_named_up_front(monkeypatch):
+    try:
+        import socks  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("PySocks is installed: SOCKS proxies work")
+    from tap_ghcr.registry.transport import ProxyNotSupportedError
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
+    with pytest.raises(ProxyNotSupportedError, match="PySocks"):
+        RegistryClient("https://ghcr.io")

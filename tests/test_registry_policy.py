@@ -138,6 +138,8 @@ def test_scaled_policy_keeps_the_shape():
     (email.utils.formatdate(1_000_030, usegmt=True), 30.0),
     (email.utils.formatdate(999_000, usegmt=True), 0.0),  # a date in the past: no wait
     ("soon", None),
+    ("nan", None),
+    ("inf", None),
 ])
 def test_retry_after_seconds_and_http_date(value, expected):
     assert retry_after_seconds(value, now=1_000_000) == expected

@@ -98,7 +98,7 @@ class RegistryClient:
         self.transport.route(self.base_url)  # a proxy it cannot speak to is named now, not mid-sync
         self.stopped = threading.Event()
         self.tokens = TokenSource(self.transport, credentials, registry_url=self.base_url, policy=policy,
-                                  send=self._retrying)
+                                  send=lambda once: self._retrying(once, counted=False))
         self._challenge: Challenge | None = None
         self._probed = False
         self._probe_lock = threading.Lock()
@@ -288,11 +288,13 @@ class RegistryClient:
             raise RegistryUnreachableError(f"registry {exc.origin} did not answer: {exc.reason}",
                                            origin=exc.origin, reason=exc.reason) from None
 
-    def _retrying(self, send: t.Callable[[], Response]) -> Response:
-        """`send` under the retry policy: 429/5xx answers and network errors are tried again."""
+    def _retrying(self, send: t.Callable[[], Response], *, counted: bool = True) -> Response:
+        """`send` under the retry policy: 429/5xx answers and network errors are tried again.
+        `counted` requests add to `requests_made` (token requests are counted by the TokenSource)."""
         def attempt() -> Response:
-            with self._lock:
-                self.requests_made += 1
+            if counted:
+                with self._lock:
+                    self.requests_made += 1
             response = send()
             if response.status_code == 429 or response.status_code >= 500:
                 response.close()

@@ -15,7 +15,7 @@ connections.
 from __future__ import annotations
 
 import email.utils
-import logging
+import math
 import random
 import threading
 import time
@@ -37,9 +37,11 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -160,5 +162,3 @@ class RetryPolicy:
 REGISTRY_POLICY = RetryPolicy(base=0.25, cap=20.0, max_tries=6, max_time=300.0)
 #: GitHub's: eight tries up to 30 s apart; rate-limit waits come from the answer itself.
 GITHUB_POLICY = RetryPolicy(base=0.5, cap=30.0, max_tries=8, max_time=1200.0)
-
-logger = logging.getLogger("tap-ghcr.registry")

@@ -112,6 +112,8 @@ class TokenSource:
         what = f"token for {scope}"
         url = challenge.realm
         auth = self.credentials_for(url)
+        with self._lock:
+            self.requests_made += 1
         try:
             response = self._exchange(url, params, auth, what)
             for _ in range(redirect.MAX_REDIRECTS):
@@ -129,8 +131,6 @@ class TokenSource:
             assert isinstance(exc, NetworkError)
             raise RegistryUnreachableError(f"token endpoint {exc.origin} did not answer: {exc.reason}",
                                            origin=exc.origin, reason=exc.reason) from None
-        with self._lock:
-            self.requests_made += 1
         if response.status_code != 200:
             raise error_for(response, what)
         try:

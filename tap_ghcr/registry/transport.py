@@ -18,6 +18,7 @@ import os
 import ssl
 import threading
 import typing as t
+import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
@@ -164,7 +165,9 @@ class Transport:
         username, password = get_auth_from_url(proxy)
         if scheme.startswith("socks"):
             try:
-                from urllib3.contrib.socks import SOCKSProxyManager
+                with warnings.catch_warnings():  # urllib3 warns, then raises, without PySocks: one clear error
+                    warnings.simplefilter("ignore")
+                    from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError:
                 raise ProxyNotSupportedError(
                     f"the proxy {_safe(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
@@ -223,8 +226,11 @@ class Transport:
         if stream and 200 <= status < 300:
             return Response(status, raw.headers, b"", url, raw)
         bound = limit if status < 300 else SMALL_BODY_LIMIT
-        body = b"" if method == "HEAD" else read_bounded(raw, bound, what or url)
-        return Response(status, raw.headers, body, url)
+        if method == "HEAD":  # no body; its Content-Length is the resource's, not to be bounded here
+            raw.drain_conn()
+            raw.release_conn()
+            return Response(status, raw.headers, b"", url)
+        return Response(status, raw.headers, read_bounded(raw, bound, what or url), url)
 
     def _failure(self, url: str, proxy: str | None, exc: BaseException) -> Exception:
         """A urllib3 failure as the error the client reports (final) or the policy retries (NetworkError)."""
