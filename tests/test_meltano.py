@@ -82,6 +82,22 @@ def test_report_sql_runs_on_the_loaded_tables(warehouse):
     assert len(results["stale_tags"]) == 7, "the sample images were built in 2024"
 
 
+def test_flattened_load_keeps_labels_and_annotations(world, tmp_path):
+    """The SDK's flattener used to drop `labels` from the SCHEMA and spread records as `labels__*` keys,
+    which target-duckdb then loaded as no column at all."""
+    path = tmp_path / "flat.duckdb"
+    run = meltano_run(world, "target-duckdb", TARGET_DUCKDB_FILEPATH=str(path), TAP_GHCR_FLATTENING_ENABLED="true",
+                      TAP_GHCR_FLATTENING_MAX_DEPTH="1")
+    assert run.returncode == 0, run.stderr[-4000:]
+    with duckdb.connect(str(path), read_only=True) as db:
+        columns = {row[0] for row in db.sql("DESCRIBE ghcr.manifests").fetchall()}
+        assert {"labels", "annotations"} <= columns
+        assert not {c for c in columns if c.startswith(("labels__", "annotations__"))}
+        labels = [json.loads(v) for (v,) in db.sql("SELECT labels FROM ghcr.manifests WHERE kind = 'image'").fetchall()]
+    expected = [want["labels"] for want in world.dataset.expected_manifests().values() if want["kind"] == "image"]
+    assert sorted(map(json.dumps, labels)) == sorted(map(json.dumps, expected))
+
+
 def test_jsonl_loader(world, tmp_path):
     run = meltano_run(world, "target-jsonl", TARGET_JSONL_DESTINATION_PATH=str(tmp_path))
     assert run.returncode == 0, run.stderr[-4000:]
