@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import catalog_selecting, run_tap
-from tests.emulator.dataset import Dataset, sample_dataset
+from tests.emulator.dataset import Dataset, many_versions, sample_dataset
 
 REST_STREAMS = {"packages", "package_versions"}
 
@@ -13,9 +13,7 @@ REST_STREAMS = {"packages", "package_versions"}
 def big_dataset() -> Dataset:
     ds = Dataset()
     ds.tokens["ghp_big000000000000000000000000000000000"] = "octo"
-    pkg = ds.package("bigorg", "many")
-    for n in range(250):
-        pkg.image(tags=[f"v{n}"] if n % 10 == 0 else [], layers=1)
+    many_versions(ds)
     ds.package("bigorg", "other", visibility="private").image(tags=["x"], layers=1)
     ds.package("bigorg", "skip-me").image(tags=["y"], layers=1)
     return ds

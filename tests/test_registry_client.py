@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
-import ssl
 import threading
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError, RegistryUnreachableError
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 from tests.emulator.servers import LoggedServer, QuietHandler
+from tests.emulator.tls import self_signed
 
 
 def test_parse_challenge_quoted_and_bare():
@@ -236,19 +231,8 @@ def test_a_plain_http_proxy_from_the_environment_gets_absolute_urls(monkeypatch)
 
 
 def test_a_certificate_that_does_not_verify_is_one_clear_error_without_retries(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    _, context = self_signed(tmp_path, verifiable=False)
     server, calls = _scripted_server(lambda h, n: h.send_body(200, b"{}"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     try:
         started = time.monotonic()

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 import tracemalloc
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tap_ghcr.inventory import RegistryFetcher
 from tap_ghcr.registry import (
@@ -30,6 +23,7 @@ from tap_ghcr.registry import (
 from tests.conftest import run_tap
 from tests.emulator.registry import BLOB_HOST
 from tests.emulator.servers import LoggedServer, QuietHandler
+from tests.emulator.tls import self_signed
 
 GITHUB_TOKEN = "ghp_confinedconfinedconfinedconfined0000"
 
@@ -107,25 +101,6 @@ def test_a_token_realm_on_the_registry_host_gets_the_credentials():
         registry.stop()
 
 
-def _certificate(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    return tmp_path / "cert.pem", context
-
-
 class TLSOrPlainServer(LoggedServer):
     """https and http on one port (a TLS ClientHello starts with 0x16): an https -> http redirect that keeps
     host and port, the case a host-only check misses."""
@@ -142,7 +117,7 @@ class TLSOrPlainServer(LoggedServer):
 
 
 def test_an_https_to_http_redirect_drops_the_authorization_header(tmp_path, monkeypatch):
-    cert, context = _certificate(tmp_path)
+    cert, context = self_signed(tmp_path, verifiable=True)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     blob = b'{"architecture":"amd64"}'
     digest = "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.conftest import catalog_selecting, run_tap
-from tests.emulator.dataset import Dataset, PackageBuilder, sample_dataset
+from tests.emulator.dataset import Dataset, PackageBuilder, many_versions, sample_dataset
 from tests.emulator.proxy import Faults
 
 ALL = ("packages", "package_versions", "tags", "manifests")
@@ -146,18 +146,16 @@ def test_a_registry_failing_for_every_package_fails_the_run(world, tmp_path, fau
 # 3. A 404 in the middle of a listing ------------------------------------------------------------------
 
 
-def many_versions() -> Dataset:
+def one_package_of_250_versions() -> Dataset:
     ds = Dataset()
     ds.tokens["ghp_many00000000000000000000000000000000"] = "octo"
-    pkg = ds.package("bigorg", "many")
-    for n in range(250):
-        pkg.image(tags=[f"v{n}"] if n % 10 == 0 else [], layers=1)
+    many_versions(ds)
     return ds
 
 
 @pytest.mark.parametrize("times", [1, 50])
 def test_a_404_mid_listing_never_becomes_a_bookmark(fresh_world, tmp_path, times, fault_proxy):
-    world = fresh_world(many_versions(), registry=False)
+    world = fresh_world(one_package_of_250_versions(), registry=False)
     config = world.config()
     catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions"})
     page2 = Faults(error_rate=1.0, error_status="404",

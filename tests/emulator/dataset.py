@@ -326,6 +326,14 @@ class PackageBuilder:
         return version
 
 
+def many_versions(ds: Dataset, owner: str = "bigorg", name: str = "many", count: int = 250) -> Package:
+    """A package with `count` single-layer images (every tenth tagged): several pages of versions."""
+    builder = ds.package(owner, name)
+    for n in range(count):
+        builder.image(tags=[f"v{n}"] if n % 10 == 0 else [], layers=1)
+    return builder.package
+
+
 def sample_dataset(scale: int = 1) -> Dataset:
     """The bundled sample organisation: every kind of manifest the tap knows."""
     ds = Dataset()
