@@ -115,6 +115,7 @@ class SyncCore:
             "streams": ["packages"] if packages.selected else [],
             "package_patterns": list(self.config.get("package_patterns") or ["*"]),
             "visibility": self.config.get("visibility"),
+            "stream_maps": self.config.get("stream_maps"),  # a `__filter__` decides what was emitted
         }
         stored = state if usable_state(state.get("scope"), scope) else {}
         stored_pages: list[list] = stored.get("pages") or []
@@ -159,7 +160,7 @@ class SyncCore:
 
     def _version_scope(self) -> dict[str, t.Any]:
         return {"streams": self.selected, "start_date": self.config.get("start_date"),
-                "include_deleted_versions": self.include_deleted}
+                "include_deleted_versions": self.include_deleted, "stream_maps": self.config.get("stream_maps")}
 
     def _plan_package(self, context: dict) -> PackagePlan:
         """Read both versions lists of one package and decide its records, fetches and next state."""

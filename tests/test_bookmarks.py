@@ -81,6 +81,8 @@ SCOPE = {"streams": ["manifests", "package_versions", "tags"], "start_date": Non
     (SCOPE, {**SCOPE, "start_date": "2023-01-01T00:00:00Z"}, False),
     ({**SCOPE, "start_date": "2024-06-01"}, SCOPE, False),
     (SCOPE, {**SCOPE, "include_deleted_versions": True}, False),
+    # a stream map's filter removed or changed: what it dropped was never emitted
+    ({**SCOPE, "stream_maps": {"tags": {"__filter__": "False"}}}, {**SCOPE, "stream_maps": None}, False),
     # owner lists: wider patterns
     ({"streams": ["packages"], "package_patterns": ["web*"]}, {"streams": ["packages"], "package_patterns": ["*"]},
      False),

@@ -58,6 +58,16 @@ def test_state_of_a_narrower_selection_hides_nothing_from_a_wider_one(world, tmp
     assert sum(len(again.records(s)) for s in ALL) == 0, "and the state after it is cheap again"
 
 
+def test_a_stream_map_filter_removed_later_emits_what_it_dropped(world, tmp_path):
+    full = ok(run_tap(world.config(), tmp_path))
+    maps = {"package_versions": {"__filter__": "record['package_name'] != 'web'"}}
+    filtered = ok(run_tap(world.config(stream_maps=maps), tmp_path))
+    assert "web" not in {r["package_name"] for r in filtered.records("package_versions")}
+    unfiltered = ok(run_tap(world.config(), tmp_path, state=filtered.final_state))
+    for stream in ("package_versions", "tags", "manifests"):
+        assert keys(filtered, stream) | keys(unfiltered, stream) == keys(full, stream), stream
+
+
 def test_wider_package_patterns_emit_the_newly_matched_packages(world, tmp_path):
     full = ok(run_tap(world.config(), tmp_path))
     narrow = ok(run_tap(world.config(package_patterns=["web"]), tmp_path))
