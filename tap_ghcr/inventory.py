@@ -75,8 +75,9 @@ class RegistryFetcher:
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
         self._lock = threading.Lock()
         self._denied: set[str] = set()
-        #: The first "did not answer at all" seen: later fetches fail fast instead of retrying each.
-        self.outage: RegistryUnreachableError | None = None
+        #: The first "did not answer at all" of each registry (by base URL): later fetches from that
+        #: registry fail fast instead of retrying each.
+        self.outages: dict[str, RegistryUnreachableError] = {}
 
     def client(self, base_url: str | None = None) -> RegistryClient:
         base = (base_url or self.registry_url).rstrip("/")
@@ -109,10 +110,16 @@ class RegistryFetcher:
                 repository,
             )
 
-    def call(self, what: str, action: t.Callable[[], t.Any], *, repository: str, gone_is_final: bool) -> Outcome:
+    @property
+    def outage(self) -> RegistryUnreachableError | None:
+        """`registry_url` did not answer at all this sync."""
+        return self.outages.get(self.registry_url)
+
+    def call(self, what: str, action: t.Callable[[], t.Any], *, client: RegistryClient, repository: str,
+             gone_is_final: bool) -> Outcome:
         """Run one registry read and classify how it ended."""
-        if self.outage is not None:
-            return Outcome(final=False, problem=f"{what}: {self.outage}")
+        if (outage := self.outages.get(client.base_url)) is not None:
+            return Outcome(final=False, problem=f"{what}: {outage}")
         try:
             return Outcome(action())
         except DigestMismatchError as exc:
@@ -129,7 +136,7 @@ class RegistryFetcher:
             self.warn_denied(repository)
             return Outcome(final=False, problem=str(exc))
         except RegistryUnreachableError as exc:  # a proxy's 407 too: no later request would do better
-            self.outage = self.outage or exc
+            self.outages.setdefault(client.base_url, exc)
             return Outcome(final=False, problem=str(exc))
         except RegistryError as exc:
             return Outcome(final=False, problem=str(exc))
@@ -140,12 +147,12 @@ class RegistryFetcher:
         """An image's `tag -> digest` (tags/list, then a HEAD per tag on the pool)."""
         client = self.client(image.base_url)
         listed = self.call(f"{image.repository} tags", lambda: client.list_tags(image.repository),
-                           repository=image.repository, gone_is_final=False)
+                           client=client, repository=image.repository, gone_is_final=False)
         if listed.value is None:
             return listed
         heads = list(self.pool.map(
             lambda tag: self.call(f"{image.repository}:{tag}", lambda: client.head_manifest(image.repository, tag),
-                                  repository=image.repository, gone_is_final=True),
+                                  client=client, repository=image.repository, gone_is_final=True),
             listed.value,
         ))
         # A tag deleted between the list and its HEAD is simply not there any more (a final answer).
@@ -233,7 +240,7 @@ class PackageFetch:
     def _fetch(self, digest: str, deleted: bool) -> Outcome:
         where = f"manifest {self.repository}@{digest}"
         outcome = self.fetcher.call(where, lambda: self.client.get_manifest(self.repository, digest),
-                                    repository=self.repository, gone_is_final=deleted)
+                                    client=self.client, repository=self.repository, gone_is_final=deleted)
         manifest: Manifest | None = outcome.value
         if manifest is None:
             return outcome
@@ -251,7 +258,7 @@ class PackageFetch:
         config_digest = manifest.document["config"].get("digest", "")
         where = f"config {self.repository}@{config_digest} of manifest {manifest.digest}"
         outcome = self.fetcher.call(where, lambda: self.client.get_blob(self.repository, config_digest),
-                                    repository=self.repository, gone_is_final=False)
+                                    client=self.client, repository=self.repository, gone_is_final=False)
         if outcome.value is None:
             return outcome
         try:
@@ -299,7 +306,7 @@ class PackageFetch:
         limit = int(self.options.max_document_mb * MIB)
         outcome = self.fetcher.call(
             f"document {first.name}", lambda: self.client.download_blob(self.repository, first.digest, max_bytes=limit),
-            repository=self.repository, gone_is_final=False)
+            client=self.client, repository=self.repository, gone_is_final=False)
         if outcome.value is None:
             return outcome
         file: t.BinaryIO = outcome.value

@@ -153,6 +153,14 @@ def test_a_registry_failing_for_every_package_fails_the_run(world, tmp_path, fau
         "replication_key_value" not in p for p in run.final_state["bookmarks"]["package_versions"]["partitions"])
 
 
+def test_an_unreachable_registry_named_only_in_images_stops_nothing_else(world, tmp_path):
+    full = ok(run_tap(world.config(), tmp_path))
+    run = ok(run_tap(world.config(images=["127.0.0.1:9/some/image"]), tmp_path))
+    assert "some/image is incomplete" in run.stderr
+    for stream in ALL:
+        assert keys(run, stream) == keys(full, stream), stream
+
+
 # 3. A 404 in the middle of a listing ------------------------------------------------------------------
 
 
