@@ -188,10 +188,13 @@ def test_low_rate_limit_budget_slows_down_before_github_says_no(fresh_world, tmp
 
     catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions"})
     state = world.github_state
-    state.remaining = 40  # few requests left, reset in 10 seconds: about 0.25 s between requests
-    state.reset_at = int(time.time()) + 10
+    # 5 requests left for a sync that needs about 10, reset in 3 seconds: without pacing, the sixth
+    # request gets GitHub's 403 (the emulator answers it once the budget is used up).
+    state.remaining = 5
+    state.reset_at = int(time.time()) + 3
     run = run_tap(config, tmp_path, catalog=catalog)
     assert run.returncode == 0, run.stderr[-2000:]
+    assert len(world.github.log) > 6, "the sync needs more requests than the budget left"
     assert "GitHub rate limit low" in run.stderr and "pausing" in run.stderr
     assert all(e["status"] != 403 for e in world.github.log)
 

@@ -101,11 +101,15 @@ class GitHubState:
         self.vanished: set[str] = set()
         self.lock = threading.Lock()
 
-    def spend(self) -> None:
+    def spend(self) -> bool:
+        """Count one request; False when the budget is used up (GitHub then answers 403 until the reset)."""
         with self.lock:
             if time.time() >= self.reset_at:
                 self.remaining, self.reset_at = self.rate_limit, int(time.time()) + 3600
-            self.remaining = max(self.remaining - 1, 0)
+            if self.remaining == 0:
+                return False
+            self.remaining -= 1
+            return True
 
 
 def _error(status: int, message: str) -> tuple[int, bytes]:
@@ -130,8 +134,9 @@ def make_handler(state: GitHubState) -> type[QuietHandler]:
             self._send_with_limits(status, body, headers, spend=status != 401)
 
         def _send_with_limits(self, status: int, body: bytes, headers: dict[str, str], *, spend: bool) -> None:
-            if spend:
-                state.spend()
+            if spend and not state.spend():
+                status, body = _error(403, "API rate limit exceeded for user ID 1.")
+                headers = {}
             headers.update({"x-ratelimit-limit": str(state.rate_limit),
                             "x-ratelimit-remaining": str(state.remaining),
                             "x-ratelimit-reset": str(state.reset_at), "x-ratelimit-resource": "core",
