@@ -96,9 +96,11 @@ def _not_github(api_url: str) -> str | None:
 
 
 def _fail(message: str) -> t.NoReturn:
+    """The one error line, then exit at once: a registry worker may sit in a slow read, and waiting
+    for it kept the process alive long after the error was reported."""
     sys.stdout.flush()
-    print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr)
-    sys.exit(1)
+    print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 if __name__ == "__main__":

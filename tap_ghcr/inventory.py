@@ -19,6 +19,8 @@ import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from urllib3.exceptions import LocationValueError
+
 from tap_ghcr import oci
 from tap_ghcr.attestations import (
     DocumentRef,
@@ -102,13 +104,12 @@ class RegistryFetcher:
             client.close()  # workers still retrying give up: no log line after the error line
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def warn_denied(self, repository: str) -> None:
+    def warn_denied(self, repository: str, client: RegistryClient) -> None:
         if repository not in self._denied:
             self._denied.add(repository)
-            logger.warning(
-                "registry refused %s: it needs credentials the registry accepts (private image? set `token`)",
-                repository,
-            )
+            hint = "private image? set `token`" if client.base_url == self.registry_url and not self._credentials() \
+                else "does the token have read:packages, and access to this package?"
+            logger.warning("registry %s refused %s (%s)", client.base_url, repository, hint)
 
     @property
     def outage(self) -> RegistryUnreachableError | None:
@@ -133,13 +134,18 @@ class RegistryFetcher:
                 logger.warning("%s is no longer in the registry (deleted version), no record", what)
             return Outcome(final=gone_is_final, problem=str(exc))
         except RegistryUnauthorizedError as exc:
-            self.warn_denied(repository)
+            self.warn_denied(repository, client)
             return Outcome(final=False, problem=str(exc))
         except RegistryUnreachableError as exc:  # a proxy's 407 too: no later request would do better
             self.outages.setdefault(client.base_url, exc)
             return Outcome(final=False, problem=str(exc))
         except RegistryError as exc:
             return Outcome(final=False, problem=str(exc))
+        except (ValueError, TypeError, KeyError, AttributeError, LocationValueError) as exc:
+            # An answer the client could not make sense of (an HTML tags list, a redirect to a bad URL...):
+            # the registry's fault, maybe a passing one; the package is retried by the next sync.
+            logger.warning("%s: the registry's answer could not be read (%s: %s)", what, type(exc).__name__, exc)
+            return Outcome(final=False, problem=f"{what}: unreadable answer ({type(exc).__name__})")
 
     # images mode -------------------------------------------------------------
 

@@ -106,3 +106,15 @@ def test_connection_test_checks_github_and_the_registry(world, tmp_path):
     assert bad.returncode == 1
     errors = [line for line in bad.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
     assert len(errors) == 1 and "registry_url" in errors[0], bad.stderr[-2000:]
+
+
+def test_the_process_ends_with_its_error_line_even_with_registry_reads_in_flight(world, tmp_path, fault_proxy):
+    # The second owner does not exist: that error ends the sync while workers wait 30 s on the registry.
+    proxy = fault_proxy(world.registry.url, Faults(slow_rate=1.0, slow_seconds=30.0,
+                                                    only_paths=lambda path: "/manifests/" in path))
+    config = world.config(organizations=["acme", "no-such-org"], users=[], registry_url=proxy.url)
+    started = time.monotonic()
+    run = run_tap(config, tmp_path, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.rstrip().splitlines()[-1].startswith("tap-ghcr: error:")
+    assert time.monotonic() - started < 15, "exit did not wait for the workers' slow reads"

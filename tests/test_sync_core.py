@@ -287,3 +287,23 @@ def test_a_deleted_version_retracts_its_tags_in_both_modes(fresh_world, tmp_path
         assert victim.id not in versions
     third = ok(run_tap(config, tmp_path, state=second.final_state))
     assert not third.records("tags"), "a retraction is emitted once"
+
+
+def test_an_unreadable_registry_answer_is_a_warning_and_the_package_is_retried(world, tmp_path, fault_proxy):
+    config = world.config(organizations=[], users=[], images=["acme/tools/api", "acme/web"])
+    full = ok(run_tap(config, tmp_path))
+    html = Faults(tamper=lambda path, body: b"<html>captive portal</html>" if "/tags/list" in path and "api" in path
+                  else body)
+    proxy = fault_proxy(world.registry.url, html)
+    failed = ok(run_tap({**config, "registry_url": proxy.url}, tmp_path))
+    assert "Traceback" not in failed.stderr
+    assert "could not be read" in failed.stderr and "acme/tools/api is incomplete" in failed.stderr
+    healthy = ok(run_tap(config, tmp_path, state=failed.final_state))
+    for stream in ("tags", "manifests"):
+        assert warehouse(failed, healthy, stream=stream) == warehouse(full, stream=stream), stream
+
+
+def test_credentials_in_registry_url_never_reach_the_state(world, tmp_path):
+    url = world.registry.url.replace("http://", "http://someone:ghp_secretinurl0000000000000000000000000@")
+    run = run_tap(world.config(organizations=[], users=[], images=["acme/web"], registry_url=url), tmp_path)
+    assert "ghp_secretinurl" not in json.dumps(run.states)
