@@ -69,6 +69,12 @@ class PackagesStream(EmitterMixin, ConditionalPagesMixin, GitHubStream):
         th.Property("updated_at", DATETIME),
     ).to_dict()
 
+    @property
+    def partitions(self) -> list[dict] | None:
+        """None: the SDK would otherwise take one partition per owner in the input state and call
+        `get_records` (so the whole sync) once for each."""
+        return None
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The SDK's entry to the whole sync (`sync_all`, `run_sync_dry_run`): the tap's sync core lists
         every owner and package, runs the registry work and emits the records of every stream."""

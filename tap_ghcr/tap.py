@@ -262,8 +262,10 @@ class TapGHCR(Tap):
     def owners(self) -> list[dict]:
         """The package lists to read: one per organization and user (or the token's own)."""
         config = self.config
-        parts: list[dict] = [{"owner_scope": "orgs", "owner": o} for o in config.get("organizations") or []]
-        parts += [{"owner_scope": "users", "owner": u} for u in config.get("users") or []]
+        orgs = dict.fromkeys(config.get("organizations") or [])  # each owner once, in the order given
+        users = dict.fromkeys(config.get("users") or [])
+        parts: list[dict] = [{"owner_scope": "orgs", "owner": o} for o in orgs]
+        parts += [{"owner_scope": "users", "owner": u} for u in users]
         if not parts and not self.images:
             if not self.token:
                 raise ConfigError(

@@ -307,3 +307,15 @@ def test_credentials_in_registry_url_never_reach_the_state(world, tmp_path):
     url = world.registry.url.replace("http://", "http://someone:ghp_secretinurl0000000000000000000000000@")
     run = run_tap(world.config(organizations=[], users=[], images=["acme/web"], registry_url=url), tmp_path)
     assert "ghp_secretinurl" not in json.dumps(run.states)
+
+
+def test_a_state_with_several_owners_runs_the_sync_once(world, tmp_path):
+    config = world.config(organizations=["acme", "acme"])  # and an owner given twice is read once
+    first = ok(run_tap(config, tmp_path))
+    for stream in ALL:
+        assert len(first.records(stream)) == len(keys(first, stream)), f"duplicate keys in {stream}"
+    before = len(world.github.log)
+    ok(run_tap(config, tmp_path, state=first.final_state))
+    lists = [e for e in world.github.log[before:] if e["path"].split("?")[0].endswith(("/packages", "/versions"))]
+    pages = {e["path"] for e in lists}
+    assert len(lists) == len(pages), "each list page is asked for once"
