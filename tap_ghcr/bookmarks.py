@@ -121,8 +121,10 @@ def needs_manifests(created: datetime, window: Window | None, mark: Mark) -> boo
     """
     if window is None or mark.at is None:
         return True
+    # Strictly before the window's last second: a version created in that same second may be one the
+    # committed sync never listed (GitHub lists in no order; a push spans a second).
     through = min(window.through, mark.at)
-    return not ((window.since is None or created >= window.since) and created <= through)
+    return not ((window.since is None or created >= window.since) and created < through)
 
 
 def widen_window(window: Window | None, start: datetime | None, fetched: t.Iterable[datetime]) -> Window | None:

@@ -286,7 +286,8 @@ class ConditionalPagesMixin:
     #: GitHub's listings are eventually consistent, so one 404 mid-listing is not yet proof.
     vanished_after_404s: int | None = None
 
-    def iter_pages(self: t.Any, context: Context | None, cached: list[list]) -> t.Iterator[Page]:
+    def iter_pages(self: t.Any, context: Context | None, cached: list[list], *,
+                   max_pages: int | None = None) -> t.Iterator[Page]:
         decorated = self.request_decorator(self._request)
 
         def call(request: t.Any, context: Context | None) -> t.Any:
@@ -323,7 +324,7 @@ class ConditionalPagesMixin:
                 rows = response.json()
                 more = "next" in response.links
                 yield Page(number, rows, response.headers.get("ETag"))
-            if not more:
+            if not more or number == max_pages:
                 return
             number += 1
 

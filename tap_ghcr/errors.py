@@ -37,3 +37,7 @@ class PackageVanishedError(TapGHCRError):
 
 class GitHubConnectionError(TapGHCRError):
     """`api_url` did not answer (refused, unknown host, TLS failure), even after retries."""
+
+
+class ListChangingError(TapGHCRError):
+    """A versions list changed while it was paged through (rows shift between pages): not yet readable."""

@@ -32,7 +32,12 @@ from tap_ghcr.bookmarks import (
     widen_window,
 )
 from tap_ghcr.client import remember_pages
-from tap_ghcr.errors import PackageVanishedError, RegistryConnectionError, RegistryIncompleteError
+from tap_ghcr.errors import (
+    ListChangingError,
+    PackageVanishedError,
+    RegistryConnectionError,
+    RegistryIncompleteError,
+)
 from tap_ghcr.inventory import FetchResult, PackageFetch, RegistryFetcher
 from tap_ghcr.models import FetchJob, ImageRef, PackagePlan
 
@@ -157,6 +162,10 @@ class SyncCore:
             logger.warning("package %s/%s vanished during the sync, skipped (its state is kept): %s",
                            context["owner_login"], context["package_name"], exc)
             return
+        except ListChangingError as exc:
+            logger.warning("package %s/%s skipped, its state is kept and the next sync reads it: %s",
+                           context["owner_login"], context["package_name"], exc)
+            return
         self._submit(plan)
 
     def _version_scope(self) -> dict[str, t.Any]:
@@ -181,9 +190,7 @@ class SyncCore:
         for list_state, mark in marks.items():
             kept = stored_etags.get(list_state) or {}
             cached = (kept.get("pages") or []) if etags_usable(kept.get("mark"), mark) else []
-            pages = list(versions.iter_pages({**context, "version_state": list_state}, cached))
-            rows[list_state] = [row for page in pages for row in page.rows or ()]
-            etags[list_state] = remember_pages(pages, cached)
+            rows[list_state], etags[list_state] = self._read_list({**context, "version_state": list_state}, cached)
 
         def stamp(row: dict, list_state: str) -> datetime:
             value = parse_time(row.get("deleted_at") if list_state == "deleted" else None)
@@ -235,6 +242,24 @@ class SyncCore:
             widened = widen_window(window, self.start, fetched_created)
             plan.commit["fetched"] = widened.dump() if widened else None
         return plan
+
+    def _read_list(self, context: dict, cached: list[list]) -> tuple[list[dict], list[list]]:
+        """The rows of a versions list's changed pages, and its `[etag, count]` per page, proven stable.
+
+        Pages are addressed by number, so a version pushed or deleted while the list is paged through
+        shifts rows between pages: one would be read twice and another never. So a list that was read
+        is asked for once more with the ETags it just gave (free 304s when it held still); if it moved,
+        it is read again, and after three tries the package waits for the next sync.
+        """
+        for _ in range(3):
+            pages = list(self.versions.iter_pages(context, cached))
+            etags = remember_pages(pages, cached)
+            if all(page.rows is None for page in pages):
+                return [], etags  # every page unchanged since a committed sync: nothing new to prove
+            check = list(self.versions.iter_pages(context, etags, max_pages=len(etags)))
+            if len(check) == len(etags) and all(page.rows is None for page in check):
+                return [row for page in pages for row in page.rows or ()], etags
+        raise ListChangingError("its versions list kept changing while it was read")
 
     @staticmethod
     def _tag(context: dict, tag: str, digest: str, version_id: int | None, deleted_at: str | None) -> dict:

@@ -110,6 +110,10 @@ def test_etags_usable(etag_mark, mark, usable):
     (at(5), Window(at(6), at(10)), Mark(at(20)), True),  # created before the first sync's start_date
     (at(5), Window(None, at(10)), Mark(at(4)), True),  # bookmark rewound below it: honoured
     (at(5), Window(None, at(10)), Mark(), True),  # bookmark removed
+    # the window's last second is not trusted: a version created then may never have been listed
+    (at(10), Window(None, at(10)), Mark(at(20)), True),
+    (at(9, 59), Window(None, at(10)), Mark(at(20)), False),
+    (at(10), Window(None, at(12)), Mark(at(10)), True),
 ])
 def test_needs_manifests(created, window, mark, needed):
     assert needs_manifests(created, window, mark) is needed

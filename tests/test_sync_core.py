@@ -6,6 +6,7 @@ Each test is named after what it proves, and each failed on the round-1 core.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -319,3 +320,58 @@ def test_a_state_with_several_owners_runs_the_sync_once(world, tmp_path):
     lists = [e for e in world.github.log[before:] if e["path"].split("?")[0].endswith(("/packages", "/versions"))]
     pages = {e["path"] for e in lists}
     assert len(lists) == len(pages), "each list page is asked for once"
+
+
+@pytest.mark.parametrize("change", ["delete", "push"])
+def test_a_list_that_changes_while_it_is_paged_loses_no_version(fresh_world, tmp_path, fault_proxy, change):
+    import hashlib
+
+    world = fresh_world(one_package_of_250_versions(), registry=False)
+    package = world.dataset.packages[0]
+    config = world.config()
+    catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions", "tags"})
+    # The emulator orders versions by this hash, as GitHub by something we do not know: page 1 is the first 100.
+    page1 = sorted((v for v in package.versions if v.state == "active"),
+                   key=lambda v: hashlib.md5(f"{v.id}".encode()).hexdigest())[:100]
+    changed = []
+
+    def while_page_2_is_asked(path: str) -> bool:
+        if not changed and "/many/versions" in path and "state=active" in path and "page=2" in path:
+            if change == "delete":  # a clean-up job deletes a version on page 1: page 2's first row moves up
+                victim = page1[0]
+                victim.deleted_at = victim.updated_at = "2030-01-01T00:00:00Z"
+            else:  # CI pushes five versions: rows move down, and some of the new ones land on page 1
+                builder = PackageBuilder(world.dataset, package)
+                for n in range(5):
+                    builder.image(tags=[f"new{n}"], layers=1)
+            changed.append(path)
+        return False
+
+    proxy = fault_proxy(world.github.url, Faults(only_paths=while_page_2_is_asked))
+    first = ok(run_tap({**config, "api_url": proxy.url}, tmp_path, catalog=catalog))
+    assert changed, "the list really changed mid-walk"
+    second = ok(run_tap(config, tmp_path, state=first.final_state, catalog=catalog))
+    live = {v.id for v in package.versions if v.state == "active"}
+    got = {r["id"] for r in first.records("package_versions") + second.records("package_versions")}
+    assert live <= got, f"lost for good: {sorted(live - got)}"
+    assert len(first.records("package_versions")) == len(keys(first, "package_versions")), "no duplicates"
+
+
+def test_a_version_created_in_the_bookmarks_second_still_gets_its_manifests(fresh_world, tmp_path):
+    world = fresh_world()
+    first = ok(run_tap(world.config(), tmp_path))
+    web = world.dataset.find("acme", "web")
+    newest = max(web.versions, key=lambda v: v.updated_at)
+    builder = PackageBuilder(world.dataset, web)
+    # The next push is stamped in the same second as the newest version (the dataset's clock ticks 60 s a push).
+    from tests.emulator.dataset import EPOCH
+
+    newest_at = datetime.fromisoformat(newest.updated_at.replace("Z", "+00:00"))
+    world.dataset._clock = int((newest_at - EPOCH).total_seconds()) - 60
+    digest = builder.image(tags=["same-second"], layers=1)
+    world.push(web)
+    added = next(v for v in web.versions if v.digest == digest)
+    assert added.updated_at == newest.updated_at and added.created_at == newest.created_at
+    second = ok(run_tap(world.config(), tmp_path, state=first.final_state))
+    assert added.id in {r["id"] for r in second.records("package_versions")}
+    assert digest in {r["digest"] for r in second.records("manifests")}
