@@ -77,6 +77,8 @@ class SyncCore:
         self.manifests: RegistryChildStream = streams["manifests"]  # type: ignore[assignment]
         self._fetcher_factory = fetcher
         self.start = parse_time(self.config.get("start_date"))
+        if self.start is not None and self.start.tzinfo is None:
+            self.start = self.start.replace(tzinfo=timezone.utc)  # a date-time without offset is UTC
         self.include_deleted = bool(self.config.get("include_deleted_versions"))
         self.selected = sorted(name for name in VERSION_STREAMS if streams[name].selected)
         self.queue: deque[tuple[PackagePlan, PackageFetch | None]] = deque()
@@ -132,19 +134,24 @@ class SyncCore:
             if page.rows is None:  # unchanged since a sync that emitted its packages
                 known = stored_pages[page.number - 1][2]
                 remembered.append(known)
-                for package_id, name, owner_login in known:
-                    if packages.wanted(name):
+                for package_id, name, owner_login, *kept in known:
+                    # `kept`: whether a stream map's filter let the package's children through (the scope
+                    # includes the stream maps, so the answer stored with the ETag still holds)
+                    if packages.wanted(name) and (kept or [True])[0]:
                         self._sync_package(owner, {"id": package_id, "name": name, "owner_login": owner_login})
                 continue
-            remembered.append([[row["id"], row["name"], (row.get("owner") or {}).get("login") or owner["owner"]]
-                               for row in page.rows])
+            entries = []
             for row in page.rows:
                 record = packages.post_process(row, owner)
-                if record is None or not packages.wanted(record["name"]):
+                assert record is not None
+                keeps = packages.wanted(record["name"]) and packages.keeps_children(record)
+                entries.append([record["id"], record["name"], record["owner_login"], keeps])
+                if not packages.wanted(record["name"]):
                     continue
                 packages.emit(record)
-                if packages.keeps_children(record):
+                if keeps:
                     self._sync_package(owner, record)
+            remembered.append(entries)
         replace_partition(state, {
             "scope": scope,
             "pages": [[*etag_count, known]

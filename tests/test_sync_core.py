@@ -375,3 +375,17 @@ def test_a_version_created_in_the_bookmarks_second_still_gets_its_manifests(fres
     second = ok(run_tap(world.config(), tmp_path, state=first.final_state))
     assert added.id in {r["id"] for r in second.records("package_versions")}
     assert digest in {r["digest"] for r in second.records("manifests")}
+
+
+def test_a_package_filtered_by_a_stream_map_stays_filtered_when_its_page_is_unchanged(world, tmp_path):
+    maps = {"packages": {"__filter__": "name != 'web'"}}
+    first = ok(run_tap(world.config(stream_maps=maps), tmp_path))
+    assert "web" not in {r["package_name"] for r in first.records("package_versions")}
+    again = ok(run_tap(world.config(stream_maps=maps), tmp_path, state=first.final_state))
+    assert sum(len(again.records(s)) for s in ALL) == 0
+
+
+@pytest.mark.parametrize("start", ["2024-01-01", "2024-01-01T00:10:00"])
+def test_a_start_date_without_offset_is_utc(world, tmp_path, start):
+    run = ok(run_tap(world.config(start_date=start), tmp_path))
+    assert run.records("package_versions")
