@@ -13,7 +13,7 @@ import traceback
 import typing as t
 
 import requests
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
 
 from tap_ghcr.errors import GitHubNotFoundError, TapGHCRError
 from tap_ghcr.redact import redact
@@ -51,6 +51,8 @@ def main() -> None:
     except requests.exceptions.RequestException as exc:  # chunked encoding, content decoding...
         _fail(f"the connection to {_server(exc) or api_url} broke off ({exc.__class__.__name__}), even after "
               f"retries: check `api_url` ({api_url}) and the network")
+    except MappingError as exc:  # the user's stream_maps, not a bug of the tap
+        _fail(f"`stream_maps`: {exc}")
     except KeyboardInterrupt:
         _fail("interrupted")
     except Exception as exc:  # a bug: keep its traceback for the report

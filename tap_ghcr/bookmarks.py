@@ -72,7 +72,7 @@ def advance(mark: Mark, emitted: t.Iterable[tuple[datetime, int]]) -> Mark:
 def usable_state(stored_scope: t.Mapping[str, t.Any] | None, scope: t.Mapping[str, t.Any]) -> bool:
     """Whether a stored state proves what this sync asks: the same settings, and no stream
     selected now that was not selected then (its rows were never emitted)."""
-    if not stored_scope:
+    if not stored_scope or not isinstance(stored_scope, t.Mapping):
         return False
     if not set(scope.get("streams", ())) <= set(stored_scope.get("streams", ())):
         return False

@@ -16,6 +16,7 @@ from singer_sdk.metrics import get_metrics_logger
 SDK_CHATTER = (
     "Skipping parse of env var settings",
     "Parsing env var for settings config",
+    "Parsing '",  # "... config from env variable", once per setting
     "Added '",  # "... as child stream to ..."
     "Beginning sync of '",
     "Starting incremental sync of '",

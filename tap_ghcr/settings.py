@@ -81,6 +81,11 @@ def check_state(state: dict, path: str) -> None:
     for stream, value in bookmarks.items():
         if not isinstance(value, dict):
             raise ConfigError(f"state file {path}: `bookmarks.{stream}` must be an object: {STATE_FIX}")
+        partitions = value.get("partitions", [])
+        if not isinstance(partitions, list) or not all(
+                isinstance(p, dict) and isinstance(p.get("context"), dict) for p in partitions):
+            raise ConfigError(f"state file {path}: `bookmarks.{stream}.partitions` must be a list of objects, each "
+                              f"with a `context` object: {STATE_FIX}")
 
 
 def check_catalog(catalog: dict, path: str) -> None:
@@ -177,6 +182,9 @@ def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     if isinstance(patterns, list) and not patterns:
         problems.append('`package_patterns` is empty, so nothing would match: use ["*"] for every package, '
                         "or leave the setting out")
+    registry = config.get("registry_url")
+    if isinstance(registry, str) and registry.rstrip("/").endswith("/v2"):
+        problems.append(f"`registry_url` {registry!r} ends in /v2: give the registry's base URL, e.g. https://ghcr.io")
     images = config.get("images")
     if isinstance(images, list):
         for entry in images:

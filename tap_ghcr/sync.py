@@ -185,13 +185,21 @@ class SyncCore:
         key = {"owner_login": context["owner_login"], "package_name": context["package_name"]}
         partition = versions.get_context_state(key)
         scope = self._version_scope()
-        stored = partition if usable_state(partition.get("scope"), scope) else {}
-        marks = {
-            "active": Mark.load(stored.get("replication_key_value"), stored.get("bookmark_ids")),
-            "deleted": Mark.load(stored.get("deleted_bookmark"), stored.get("deleted_bookmark_ids")),
-        }
-        window = Window.load(stored.get("fetched"))
-        stored_etags = stored.get("etags") or {}
+        try:
+            stored = partition if usable_state(partition.get("scope"), scope) else {}
+            marks = {
+                "active": Mark.load(stored.get("replication_key_value"), stored.get("bookmark_ids")),
+                "deleted": Mark.load(stored.get("deleted_bookmark"), stored.get("deleted_bookmark_ids")),
+            }
+            window = Window.load(stored.get("fetched"))
+            stored_etags = stored.get("etags") or {}
+            if not isinstance(stored_etags, dict):
+                raise TypeError("etags is not an object")
+        except (ValueError, TypeError, AttributeError) as exc:
+            # A state edited by hand: read this package as on a first sync rather than guess.
+            logger.warning("the state of package %s/%s cannot be read (%s); it is read as on a first sync",
+                           key["owner_login"], key["package_name"], exc)
+            marks, window, stored_etags = {"active": Mark(), "deleted": Mark()}, None, {}
         rows: dict[str, list[dict]] = {}
         etags: dict[str, list[list]] = {}
         for list_state, mark in marks.items():

@@ -118,3 +118,38 @@ def test_the_process_ends_with_its_error_line_even_with_registry_reads_in_flight
     assert run.returncode == 1
     assert run.stderr.rstrip().splitlines()[-1].startswith("tap-ghcr: error:")
     assert time.monotonic() - started < 15, "exit did not wait for the workers' slow reads"
+
+
+@pytest.mark.parametrize(("state", "named"), [
+    ({"bookmarks": {"package_versions": {"partitions": {"x": 1}}}}, "partitions"),
+    ({"bookmarks": {"package_versions": {"partitions": [{"replication_key_value": "2024-01-01"}]}}}, "context"),
+])
+def test_a_malformed_state_shape_is_one_line(world, tmp_path, state, named):
+    run = run_tap(world.config(), tmp_path, state=state)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert len(errors) == 1 and named in errors[0]
+
+
+def test_a_hand_edited_bookmark_that_is_no_date_reads_the_package_again(world, tmp_path):
+    first = run_tap(world.config(), tmp_path)
+    state = json.loads(json.dumps(first.final_state))
+    for partition in state["bookmarks"]["package_versions"]["partitions"]:
+        partition["replication_key_value"] = "yesterday"
+        partition["scope"] = ["not", "a", "scope"]
+    run = run_tap(world.config(), tmp_path, state=state)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert {r["id"] for r in run.records("package_versions")} == {r["id"] for r in first.records("package_versions")}
+
+
+@pytest.mark.parametrize("maps", [{"packages": {"__filter__": "bad syntax ((("}}, {"tags": {"n": "len(tags)"}}])
+def test_a_stream_map_mistake_is_one_line_naming_stream_maps(world, tmp_path, maps):
+    run = run_tap(world.config(stream_maps=maps), tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert len(errors) == 1 and "stream_maps" in errors[0] and "internal error" not in errors[0], run.stderr[-1500:]
+
+
+def test_a_registry_url_ending_in_v2_is_a_settings_error(world, tmp_path):
+    run = run_tap(world.config(registry_url=world.registry.url + "/v2"), tmp_path)
+    assert run.returncode == 1 and "registry_url" in run.stderr and "/v2" in run.stderr
