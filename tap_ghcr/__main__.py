@@ -8,6 +8,7 @@ one line and exit 1, no traceback. A bug in the tap prints its traceback first
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import typing as t
@@ -21,8 +22,17 @@ from tap_ghcr.redact import redact
 DEFAULT_API_URL = "https://api.github.com"
 
 
+def _early_signal(signum: int, frame: t.Any) -> None:
+    """SIGINT / SIGTERM before the tap is built (it installs its own handler): nothing to save yet."""
+    print(f"tap-ghcr: error: interrupted by {signal.Signals(signum).name} while starting", file=sys.stderr,
+          flush=True)
+    os._exit(128 + signum)
+
+
 def main() -> None:
     """Run the tap; turn failures into `tap-ghcr: error: ...` and exit code 1."""
+    signal.signal(signal.SIGINT, _early_signal)
+    signal.signal(signal.SIGTERM, _early_signal)
     from tap_ghcr.settings import check_command_line
 
     try:

@@ -32,11 +32,13 @@ class EmitterMixin:
 
     def write_schema(self: t.Any) -> None:
         if self.selected:
-            self._write_schema_message()
+            with self._tap.writing():
+                self._write_schema_message()
 
     def emit(self: t.Any, record: dict) -> None:
         if self.selected:
-            self._write_record_message(record)
+            with self._tap.writing():
+                self._write_record_message(record)
             self._tap.progress.record(self.name)
 
     def keeps_children(self: t.Any, record: dict) -> bool:

@@ -379,4 +379,5 @@ class SyncCore:
         now = time.monotonic()
         if now - self._last_state_write >= float(self.config.get("state_interval", 30)):
             self._last_state_write = now
-            self.tap.state_writer.write_state(self.tap.state)
+            with self.tap.writing():
+                self.tap.state_writer.write_state(self.tap.state)

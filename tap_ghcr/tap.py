@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -182,6 +183,8 @@ class TapGHCR(Tap):
         return [*warnings, *problems]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._writing = 0
+        self._pending_signal: int | None = None
         if kwargs.get("parse_env_config"):  # the SDK's parser raises a bare ValueError
             check_environment(type(self).config_jsonschema, type(self)._env_var_prefix)
         super().__init__(*args, **kwargs)
@@ -305,14 +308,31 @@ class TapGHCR(Tap):
         """The whole sync, entered from the SDK's sync of the top stream (see `PackagesStream.get_records`)."""
         SyncCore(self, lambda: self.fetcher).run(self.owners(), list(self.images.values()))
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGINT / SIGTERM: the last committed state, one error line, exit 128 + signal, at once.
+    @contextlib.contextmanager
+    def writing(self) -> t.Iterator[None]:
+        """Marks a Singer message being written: a signal then waits for the message to be whole
+        (writing STATE into the middle of one broke the writer's buffer, and the line)."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
+            if not self._writing and self._pending_signal is not None:
+                self._stop(self._pending_signal)
 
-        The state holds only committed packages, so writing it now loses and invents nothing.
-        Registry workers may sit in a network read or a retry wait; waiting for them made exit
-        take longer than an orchestrator's grace period, so the process ends without them.
-        """
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT / SIGTERM: the last committed state, one error line, exit 128 + signal, at once."""
         del frame
+        if self._writing:
+            self._pending_signal = signum  # stopped as soon as the message being written is whole
+            return
+        self._stop(signum)
+
+    def _stop(self, signum: int) -> None:
+        """The state holds only committed packages, so writing it now loses and invents nothing.
+        Registry workers may sit in a network read or a retry wait; waiting for them made exit
+        take longer than an orchestrator's grace period, so the process ends without them."""
+        self._writing += 1  # no second stop from a signal arriving meanwhile
         self.state_writer.write_state(self.state)
         name = signal.Signals(signum).name
         sys.stdout.flush()
@@ -327,7 +347,8 @@ class TapGHCR(Tap):
             super().sync_all()
             self.progress.summary()
         finally:
-            self.state_writer.write_state(self.state)
+            with self.writing():
+                self.state_writer.write_state(self.state)
             if "fetcher" in self.__dict__:
                 self.fetcher.close()
             for stream in self.streams.values():

@@ -153,3 +153,22 @@ def test_a_stream_map_mistake_is_one_line_naming_stream_maps(world, tmp_path, ma
 def test_a_registry_url_ending_in_v2_is_a_settings_error(world, tmp_path):
     run = run_tap(world.config(registry_url=world.registry.url + "/v2"), tmp_path)
     assert run.returncode == 1 and "registry_url" in run.stderr and "/v2" in run.stderr
+
+
+def test_a_signal_during_a_write_waits_for_the_message_to_be_whole(monkeypatch):
+    from tap_ghcr.tap import TapGHCR
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tap = TapGHCR(config={"images": ["o/n"]}, setup_mapper=False)
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    stopped = []
+    monkeypatch.setattr(tap, "_stop", stopped.append)
+    with tap.writing():
+        tap._handle_termination(signal.SIGTERM, None)
+        assert stopped == [], "not in the middle of a message"
+    assert stopped == [signal.SIGTERM], "as soon as the message is whole"
+    tap._handle_termination(signal.SIGINT, None)
+    assert stopped == [signal.SIGTERM, signal.SIGINT]
