@@ -218,6 +218,68 @@ class SupplyChainBuilder:
         self._sbom_packages(layers[1]["digest"], subject, fields)
         return manifest, len(self.pkg.manifests[manifest].body)
 
+    def _raw_attestation(self, subject: str, statement: bytes, predicate_type: str) -> tuple[str, dict]:
+        """A legacy buildx attestation manifest with one layer holding `statement` as is (not indexed)."""
+        config = json.dumps({"architecture": "unknown", "os": "unknown", "config": {},
+                             "rootfs": {"type": "layers", "diff_ids": [sha256(statement)]}}).encode()
+        layer = {"mediaType": INTOTO, "digest": self.b._blob(statement), "size": len(statement),
+                 "annotations": {"in-toto.io/predicate-type": predicate_type}}
+        doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+               "config": {"mediaType": OCI_CONFIG, "digest": self.b._blob(config), "size": len(config)},
+               "layers": [layer]}
+        expected = {
+            "kind": "attestation", "platform_os": None, "platform_architecture": None, "platform_variant": None,
+            "index_digest": None, "child_digests": None, "subject_digest": subject, "config_digest": sha256(config),
+            "config_media_type": OCI_CONFIG, "layers": [{"digest": layer["digest"], "media_type": INTOTO,
+                                                         "size": len(statement)}],
+            "total_size": len(config) + len(statement), "image_created": None, "labels": None,
+        }
+        return self.b._push(OCI_MANIFEST, doc, expected), layer
+
+    def _attach(self, index: str, manifest: str, subject: str) -> str:
+        """Re-push `index` with `manifest` added as the attestation of `subject` (a new index, tags moved)."""
+        pushed = self.pkg.manifests[index]
+        doc = json.loads(pushed.body)
+        doc["manifests"].append({"mediaType": OCI_MANIFEST, "digest": manifest,
+                                 "size": len(self.pkg.manifests[manifest].body),
+                                 "platform": {"architecture": "unknown", "os": "unknown"},
+                                 "annotations": {"vnd.docker.reference.digest": subject,
+                                                 "vnd.docker.reference.type": "attestation-manifest"}})
+        tags = [tag for tag, digest in self.pkg.tags.items() if digest == index]
+        expected = {k: v for k, v in pushed.expected.items()
+                    if k not in ("owner_login", "package_name", "digest", "media_type", "size", "artifact_type",
+                                 "annotations")}
+        expected["child_digests"] = [*expected["child_digests"], manifest]
+        # The old index goes: its version is deleted, as a re-push of the same tags would leave it untagged.
+        for version in self.pkg.versions:
+            if version.digest == index:
+                version.tags = []
+        self.pkg.versions = [v for v in self.pkg.versions if v.digest != index]
+        del self.pkg.manifests[index]
+        new = self.b._push(OCI_INDEX, doc, expected, tags)
+        for child in expected["child_digests"]:
+            self.pkg.manifests[child].expected["index_digest"] = new
+        return new
+
+    def malformed_provenance(self, index: str) -> tuple[str, str]:
+        """Add to `index` a buildx attestation whose provenance statement is cut short (not JSON).
+
+        Returns (attestation manifest digest, layer digest); its expected record is what the registry says.
+        """
+        subject = self.pkg.manifests[index].expected["child_digests"][0]
+        statement = self.provenance_statement(subject)[:200]
+        manifest, layer = self._raw_attestation(subject, statement, SLSA_02)
+        self._record(manifest, 0, layer, subject=subject, source="buildx", kind="provenance", predicate_type=SLSA_02,
+                     envelope="none", read={})
+        self._attach(index, manifest, subject)
+        return manifest, layer["digest"]
+
+    def raw_sbom(self, index: str, statement: bytes) -> str:
+        """Add to `index` a buildx SBOM attestation holding `statement` as is (no expected records kept)."""
+        subject = self.pkg.manifests[index].expected["child_digests"][0]
+        manifest, _ = self._raw_attestation(subject, statement, SPDX)
+        return self._attach(index, manifest, subject)
+
     def attested_index(self, *, tags: t.Sequence[str] = (), sbom_packages: int = 4, oci_artifact: bool = False,
                        platforms: t.Sequence[tuple[str, str]] = (("linux", "amd64"),), created: str | None = None,
                        labels: dict[str, str] | None = None) -> str:
