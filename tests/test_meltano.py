@@ -100,3 +100,43 @@ def test_meltano_yml_declares_every_setting():
     hub = yaml.safe_load((ROOT / "plugins" / "extractors" / "tap-ghcr--tap-ghcr.yml").read_text())
     assert {s["name"] for s in hub["settings"]} == set(declared)
     assert next(s for s in hub["settings"] if s["name"] == "token").get("sensitive") is True
+
+
+@pytest.fixture(scope="module")
+def chain_warehouse(tmp_path_factory):
+    """The supply-chain organisation (tests/emulator/supply_chain.py) loaded through Meltano."""
+    from tests.emulator.supply_chain import supply_chain_dataset
+    from tests.emulator.world import start_world
+
+    world = start_world(supply_chain_dataset())
+    try:
+        path = tmp_path_factory.mktemp("duckdb-chain") / "warehouse.duckdb"
+        run = meltano_run(world, "target-duckdb", TARGET_DUCKDB_FILEPATH=str(path))
+        assert run.returncode == 0, run.stderr[-4000:]
+        with duckdb.connect(str(path), read_only=True) as db:
+            yield world, db
+    finally:
+        world.stop()
+
+
+def test_duckdb_loads_attestations_and_sbom_packages(chain_warehouse):
+    from tests.emulator.dataset import expected_attestations, expected_sbom_packages
+
+    world, db = chain_warehouse
+    attestations, sbom_packages = expected_attestations(world.dataset), expected_sbom_packages(world.dataset)
+    assert db.sql("SELECT count(*) FROM ghcr.attestations").fetchone()[0] == len(attestations) == 7
+    assert db.sql("SELECT count(*) FROM ghcr.sbom_packages").fetchone()[0] == len(sbom_packages) == 8
+    total, distinct = db.sql("SELECT count(*), count(DISTINCT (owner_login, package_name, manifest_digest, "
+                             "layer_index)) FROM ghcr.attestations").fetchone()
+    assert total == distinct
+    kinds = dict(db.sql("SELECT source || '/' || kind, count(*) FROM ghcr.attestations GROUP BY 1").fetchall())
+    assert kinds == {"buildx/provenance": 2, "buildx/sbom": 2, "cosign/signature": 1,
+                     "cosign/vulnerability-scan": 1, "referrer/provenance": 1}
+    referrer = next(r for r in attestations.values() if r["source"] == "referrer")
+    row = db.sql("SELECT signer_identity, signer_revision, source_uri, tlog_index, materials FROM ghcr.attestations "
+                 "WHERE digest = ?", params=[referrer["digest"]]).fetchone()
+    assert row[:4] == (referrer["signer_identity"], referrer["signer_revision"], referrer["source_uri"],
+                       referrer["tlog_index"])
+    assert json.loads(row[4]) == referrer["materials"]
+    npm = db.sql("SELECT count(*) FROM ghcr.sbom_packages WHERE purl_type = 'npm' AND purl_namespace = '@acme'")
+    assert npm.fetchone()[0] == sum(1 for p in sbom_packages.values() if p["purl_namespace"] == "@acme")
