@@ -97,17 +97,18 @@ def spdx_package(prefix: str, i: int) -> tuple[dict, dict]:
                   "purl_type": "npm", "purl_namespace": "@acme", "purl_name": f"{prefix}-util-{i}",
                   "cpe": f"cpe:2.3:a:acme:{prefix}-util-{i}:1.{i}.0:*:*:*:*:*:*:*", "license_concluded": "MIT",
                   "license_declared": None, "supplier": "Acme Corp", "package_type": "library"}
-    elif i % 3 == 1:  # a shared Debian package (same name in every SBOM), SPDX 2.2 category spelling
-        purl = "pkg:deb/debian/libssl3@3.0.11?arch=amd64"
+    elif i % 3 == 1:  # Debian packages, the first two shared by every SBOM; SPDX 2.2 category spelling
+        name, version = {1: ("libssl3", "3.0.11"), 4: ("zlib1g", "1:1.2.13")}.get(i, (f"lib{prefix}{i}", "1.0"))
+        purl = f"pkg:deb/debian/{name}@{version.replace(':', '%3A')}?arch=amd64"
         package = {
-            "name": "libssl3", "SPDXID": spdxid, "versionInfo": "3.0.11", "supplier": "Person: Debian OpenSSL Team",
+            "name": name, "SPDXID": spdxid, "versionInfo": version, "supplier": "Person: Debian Maintainers",
             "downloadLocation": "NOASSERTION", "licenseConcluded": "NONE", "licenseDeclared": "Apache-2.0",
             "externalRefs": [{"referenceCategory": "PACKAGE_MANAGER", "referenceType": "purl",
                               "referenceLocator": purl}],
         }
-        fields = {"package_ref": spdxid, "name": "libssl3", "version": "3.0.11", "purl": purl, "purl_type": "deb",
-                  "purl_namespace": "debian", "purl_name": "libssl3", "cpe": None, "license_concluded": None,
-                  "license_declared": "Apache-2.0", "supplier": "Debian OpenSSL Team", "package_type": None}
+        fields = {"package_ref": spdxid, "name": name, "version": version, "purl": purl, "purl_type": "deb",
+                  "purl_namespace": "debian", "purl_name": name, "cpe": None, "license_concluded": None,
+                  "license_declared": "Apache-2.0", "supplier": "Debian Maintainers", "package_type": None}
     else:  # no references at all
         package = {"name": f"{prefix}-blob-{i}", "SPDXID": spdxid, "versionInfo": f"0.{i}",
                    "supplier": "NOASSERTION", "downloadLocation": "NOASSERTION",
