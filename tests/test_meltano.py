@@ -125,13 +125,13 @@ def test_duckdb_loads_attestations_and_sbom_packages(chain_warehouse):
 
     world, db = chain_warehouse
     attestations, sbom_packages = expected_attestations(world.dataset), expected_sbom_packages(world.dataset)
-    assert db.sql("SELECT count(*) FROM ghcr.attestations").fetchone()[0] == len(attestations) == 7
+    assert db.sql("SELECT count(*) FROM ghcr.attestations").fetchone()[0] == len(attestations) == 8
     assert db.sql("SELECT count(*) FROM ghcr.sbom_packages").fetchone()[0] == len(sbom_packages) == 8
     total, distinct = db.sql("SELECT count(*), count(DISTINCT (owner_login, package_name, manifest_digest, "
                              "layer_index)) FROM ghcr.attestations").fetchone()
     assert total == distinct
     kinds = dict(db.sql("SELECT source || '/' || kind, count(*) FROM ghcr.attestations GROUP BY 1").fetchall())
-    assert kinds == {"buildx/provenance": 2, "buildx/sbom": 2, "cosign/signature": 1,
+    assert kinds == {"buildx/provenance": 2, "buildx/sbom": 2, "cosign/signature": 2,
                      "cosign/vulnerability-scan": 1, "referrer/provenance": 1}
     referrer = next(r for r in attestations.values() if r["source"] == "referrer")
     row = db.sql("SELECT signer_identity, signer_revision, source_uri, tlog_index, materials FROM ghcr.attestations "
@@ -154,7 +154,9 @@ def test_report_sql_on_supply_chain_documents(chain_warehouse):
     assert unattested == {("acme/artifact", "2.0"): (True, False), ("acme/plain", "0.1"): (False, False)}
     signers = {(row[0], row[1]): row[3:5] for row in results["images_by_signer"]}
     workflow = "https://github.com/acme/signed/.github/workflows/release.yml@refs/"
+    second = "https://github.com/acme/signed/.github/workflows/sign-1.yml@refs/heads/main"
     assert signers == {(workflow + "heads/main", workflow + "heads/main"): (1, "acme/signed"),
+                       (second, second): (1, "acme/signed"),
                        (workflow + "tags/v1.0.0", workflow + "tags/v1.0.0"): (1, "acme/signed")}
     sources = {(row[0], row[1], row[2], row[3]) for row in results["images_by_source"]}
     cupdate = ("https://github.com/AlexGustafsson/cupdate", "2fbefbc45dd7")

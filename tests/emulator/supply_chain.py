@@ -338,36 +338,46 @@ class SupplyChainBuilder:
                            "Payload": {"body": b64(b'{"kind":"hashedrekord"}'), "integratedTime": integrated,
                                        "logIndex": log_index, "logID": "c0d23d6ad406973f" * 4}})
 
-    def _cosign_manifest(self, layer: dict, payload: bytes, subject: str, suffix: str, kind: str) -> str:
+    def _cosign_manifest(self, layers: list[dict], payload: bytes, subject: str, suffix: str, kind: str) -> str:
         config = json.dumps({"architecture": "", "os": "", "config": {},
-                             "rootfs": {"type": "layers", "diff_ids": [sha256(payload)]}}).encode()
+                             "rootfs": {"type": "layers", "diff_ids": [sha256(payload)] * len(layers)}}).encode()
         doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                "config": {"mediaType": OCI_CONFIG, "digest": self.b._blob(config), "size": len(config)},
-               "layers": [layer]}
+               "layers": layers}
         expected = {
             "kind": kind, **self.b._no_platform(), "index_digest": None, "child_digests": None,
             "subject_digest": subject, "config_digest": sha256(config), "config_media_type": OCI_CONFIG,
-            "layers": [{"digest": layer["digest"], "media_type": layer["mediaType"], "size": layer["size"]}],
-            "total_size": len(config) + len(payload), "image_created": None, "labels": None,
+            "layers": [{"digest": x["digest"], "media_type": x["mediaType"], "size": x["size"]} for x in layers],
+            "total_size": len(config) + len(payload) * len(layers), "image_created": None, "labels": None,
         }
         return self.b._push(OCI_MANIFEST, doc, expected, tags=[f"sha256-{subject[7:]}.{suffix}"])
 
-    def cosign_sig(self, subject: str, *, integrated: int = 1767225600, log_index: int = 170001) -> str:
-        """`sha256-<hex>.sig`: a simple-signing payload signed keyless (certificate + Rekor bundle annotations)."""
+    def cosign_sig(self, subject: str, *, integrated: int = 1767225600, log_index: int = 170001,
+                   signers: int = 1) -> str:
+        """`sha256-<hex>.sig`: a simple-signing payload signed keyless (certificate + Rekor bundle annotations).
+
+        With `signers` > 1, as when several identities sign one image: one layer each, all with the same
+        payload (one digest) and different certificates and log entries.
+        """
         payload = json.dumps({"critical": {"identity": {"docker-reference": f"ghcr.io/{self.pkg.registry_repository}"},
                                            "image": {"docker-manifest-digest": subject},
                                            "type": "cosign container image signature"},
                               "optional": None}).encode()
-        cert, signer, _ = self.signer()
-        layer = {"mediaType": SIMPLESIGNING, "digest": self.b._blob(payload), "size": len(payload),
-                 "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQDx" + "A" * 60 + "==",
-                                 "dev.sigstore.cosign/certificate": cert, "dev.sigstore.cosign/chain": cert,
-                                 "dev.sigstore.cosign/bundle": self.rekor_bundle(integrated, log_index)}}
-        manifest = self._cosign_manifest(layer, payload, subject, "sig", "signature")
-        says = {**signer, "signed_at": unix_iso(integrated), "tlog_index": log_index,
-                "created_at": unix_iso(integrated)}
-        self._record(manifest, 0, layer, subject=subject, source="cosign", kind="signature", predicate_type=None,
-                     envelope="simplesigning", registry=says, read={})
+        digest = self.b._blob(payload)
+        layers, records = [], []
+        for n in range(signers):
+            cert, signer, _ = self.signer(workflow="release.yml" if n == 0 else f"sign-{n}.yml", run=42 + n)
+            layers.append({"mediaType": SIMPLESIGNING, "digest": digest, "size": len(payload),
+                           "annotations": {"dev.cosignproject.cosign/signature": f"MEUCIQDx{n}" + "A" * 59 + "==",
+                                           "dev.sigstore.cosign/certificate": cert, "dev.sigstore.cosign/chain": cert,
+                                           "dev.sigstore.cosign/bundle": self.rekor_bundle(integrated + n,
+                                                                                           log_index + 10 * n)}})
+            records.append({**signer, "signed_at": unix_iso(integrated + n), "tlog_index": log_index + 10 * n,
+                            "created_at": unix_iso(integrated + n)})
+        manifest = self._cosign_manifest(layers, payload, subject, "sig", "signature")
+        for n, (layer, says) in enumerate(zip(layers, records, strict=True)):
+            self._record(manifest, n, layer, subject=subject, source="cosign", kind="signature", predicate_type=None,
+                         envelope="simplesigning", registry=says, read={})
         return manifest
 
     def cosign_att(self, subject: str, *, integrated: int = 1767225660, log_index: int = 170002) -> str:
@@ -386,7 +396,7 @@ class SupplyChainBuilder:
                  "annotations": {"dev.cosignproject.cosign/signature": "", "predicateType": VULN,
                                  "dev.sigstore.cosign/certificate": cert,
                                  "dev.sigstore.cosign/bundle": self.rekor_bundle(integrated, log_index)}}
-        manifest = self._cosign_manifest(layer, envelope, subject, "att", "attestation")
+        manifest = self._cosign_manifest([layer], envelope, subject, "att", "attestation")
         says = {**signer, "signed_at": unix_iso(integrated), "tlog_index": log_index,
                 "created_at": unix_iso(integrated)}
         self._record(manifest, 0, layer, subject=subject, source="cosign", kind="vulnerability-scan",
@@ -475,11 +485,11 @@ class SupplyChainBuilder:
         return manifest
 
     def signed_release(self, *, tags: t.Sequence[str], sbom_packages: int = 4, oci_artifact: bool = False,
-                       labels: dict[str, str] | None = None, created: str | None = None) -> str:
+                       labels: dict[str, str] | None = None, created: str | None = None, signers: int = 2) -> str:
         """An attested index, signed with cosign (.sig, .att) and with GitHub build provenance (referrer)."""
         index = self.attested_index(tags=tags, sbom_packages=sbom_packages, oci_artifact=oci_artifact,
                                     labels=labels, created=created)
-        self.cosign_sig(index)
+        self.cosign_sig(index, signers=signers)
         self.cosign_att(index)
         self.github_provenance(index)
         return index
