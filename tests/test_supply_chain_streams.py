@@ -21,7 +21,7 @@ import pytest
 
 from tests.attestations_support import write_spdx_statement
 from tests.conftest import FAST_RETRY_BASE, catalog_selecting, run_tap, tap_executable
-from tests.emulator.dataset import expected_attestations, expected_sbom_packages
+from tests.emulator.dataset import PackageBuilder, expected_attestations, expected_sbom_packages
 from tests.emulator.proxy import Faults
 from tests.emulator.supply_chain import supply_chain_dataset
 from tests.emulator.world import World, start_world
@@ -288,3 +288,29 @@ def test_peak_rss_with_a_40_mib_sbom(fresh_world, tmp_path):
     print(f"\ntap-ghcr peak RSS (VmHWM) with a {len(sbom) / MIB:.1f} MiB SPDX SBOM ({count} packages): "
           f"{peak_kib / 1024:.1f} MiB")
     assert 0 < peak_kib < 200 * 1024
+
+
+def test_a_later_sync_fetches_only_the_documents_of_new_versions(fresh_world, tmp_path, fault_proxy):
+    dataset = supply_chain_dataset()
+    world = fresh_world(dataset)
+    proxy = fault_proxy(world.registry.url)
+    config = world.config(registry_url=proxy.url)
+    catalog = catalog_selecting(config, tmp_path, BOTH)
+    first = run_tap(config, tmp_path, catalog=catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    old = set(expected_attestations(dataset))
+    old_documents = document_digests(world)
+    # A new signed release of acme/signed, pushed after the first sync.
+    signed = dataset.find("acme", "signed")
+    builder = PackageBuilder(dataset, signed)
+    builder.supply_chain().signed_release(tags=["1.1"], sbom_packages=2, signers=1)
+    world.push(signed)
+    new = {k: v for k, v in expected_attestations(dataset).items() if k not in old}
+    assert len(new) == 5  # provenance, SBOM, one signature, the .att, the referrer bundle
+    before = len(proxy.log)
+    second = run_tap(config, tmp_path, catalog=catalog, state=first.final_state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert_records(by_key(second.records("attestations")), new)
+    counts = blob_gets(proxy.log[before:], document_digests(world))
+    assert all(counts[d] == 0 for d in old_documents), counts
+    assert all(counts[r["digest"]] == 1 for r in new.values()), counts
