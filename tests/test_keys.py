@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import collections
 
-import pytest
-
 from tests.conftest import run_tap
 
 
@@ -40,7 +38,6 @@ def test_a_full_sync_has_no_duplicate_keys(world, tmp_path):
     assert duplicate_keys(run.messages) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 7")
 def test_an_image_also_listed_as_an_organization_package_is_not_emitted_twice(world, tmp_path):
     run = run_tap(world.config(images=["acme/web"]), tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
