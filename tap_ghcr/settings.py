@@ -140,12 +140,17 @@ _TYPE_WORDS = {
 }
 
 
+#: Settings the tap reads but does not advertise: `retry_base_seconds` scales every retry wait (the tests
+#: use it to run the production retry paths quickly).
+HIDDEN_SETTINGS = frozenset({"retry_base_seconds"})
+
+
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
     """A warning for each setting the tap does not know, with the closest known name."""
     known = sorted(known)
     out = []
     for key in sorted(config):
-        if key in known:
+        if key in known or key in HIDDEN_SETTINGS:
             continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean `{close[0]}`?" if close else f"; known settings: {', '.join(known)}"
