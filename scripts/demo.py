@@ -22,7 +22,8 @@ from tests.emulator.meltano import meltano_run  # noqa: E402
 from tests.emulator.world import start_world  # noqa: E402
 
 WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
-REPORT = ["images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags"]
+REPORT = ["images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags",
+          "images_by_signer", "images_by_source", "top_sbom_packages", "images_with_package"]
 
 
 def table(columns: list[str], rows: list[tuple]) -> str:
@@ -51,11 +52,11 @@ def main() -> int:
         world.stop()
     with duckdb.connect(str(WAREHOUSE), read_only=True) as db:
         counts = {t: db.sql(f"SELECT count(*) FROM ghcr.{t}").fetchone()[0]
-                  for t in ("packages", "package_versions", "tags", "manifests")}
+                  for t in ("packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages")}
         print("loaded rows: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
         for name in REPORT:
             sql = (ROOT / "sql" / f"{name}.sql").read_text()
-            title = sql.splitlines()[0].lstrip("- ").strip()
+            title = sql.splitlines()[0].lstrip("- ").strip()  # the first comment line
             result = db.sql(sql)
             print(f"\n== {title}  (sql/{name}.sql)\n{table(result.columns, result.fetchall())}")
     return 0

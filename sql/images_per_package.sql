@@ -1,6 +1,7 @@
 -- Images per package: top-level images (an index or a single image), what they hold, and storage.
 SELECT m.owner_login || '/' || m.package_name                                    AS package,
-       count(*) FILTER (WHERE m.index_digest IS NULL AND m.kind IN ('index', 'image')) AS images,
+       count(*) FILTER (WHERE m.index_digest IS NULL AND m.kind IN ('index', 'image')
+                          AND m.subject_digest IS NULL)                         AS images,
        count(*) FILTER (WHERE m.kind = 'image')                                  AS platform_images,
        count(*) FILTER (WHERE m.kind = 'attestation')                            AS attestations,
        count(*) FILTER (WHERE m.kind = 'signature')                              AS signatures,

@@ -1,19 +1,20 @@
--- Images without provenance (an attestation) or without a signature.
--- Evidence may name the image itself, its index, or any platform image of the index.
+-- Images without provenance or without a signature (from the attestations stream: buildx, cosign, referrers).
+-- Evidence may name the image itself, its index, or any platform image of the index. Signatures are
+-- not verified by the tap: a signature here is one the registry holds, not one that was checked.
 WITH top AS (
     SELECT owner_login, package_name, digest
     FROM ghcr.manifests
-    WHERE index_digest IS NULL AND kind IN ('index', 'image')
+    WHERE index_digest IS NULL AND kind IN ('index', 'image') AND subject_digest IS NULL
 ), members AS (
     SELECT owner_login, package_name, digest AS top_digest, digest AS member FROM top
     UNION ALL
     SELECT owner_login, package_name, index_digest, digest FROM ghcr.manifests WHERE index_digest IS NOT NULL
 ), evidence AS (
     SELECT mem.owner_login, mem.package_name, mem.top_digest,
-           bool_or(a.kind = 'attestation') AS has_provenance,
-           bool_or(a.kind = 'signature')   AS has_signature
+           bool_or(a.kind = 'provenance') AS has_provenance,
+           bool_or(a.kind = 'signature' OR a.signed) AS has_signature
     FROM members mem
-    JOIN ghcr.manifests a
+    JOIN ghcr.attestations a
       ON a.owner_login = mem.owner_login AND a.package_name = mem.package_name AND a.subject_digest = mem.member
     GROUP BY ALL
 )
@@ -21,7 +22,7 @@ SELECT top.owner_login || '/' || top.package_name                               
        left(top.digest, 19)                                                      AS digest,
        (SELECT string_agg(t.tag, ', ' ORDER BY t.tag) FROM ghcr.tags t
          WHERE t.owner_login = top.owner_login AND t.package_name = top.package_name
-           AND t.digest = top.digest AND t.deleted_at IS NULL)                                            AS tags,
+           AND t.digest = top.digest AND t.deleted_at IS NULL)                   AS tags,
        coalesce(e.has_provenance, false)                                         AS provenance,
        coalesce(e.has_signature, false)                                          AS signature
 FROM top

@@ -169,10 +169,12 @@ class RegistryFetcher:
 
     # manifests ---------------------------------------------------------------
 
-    def start(self, repository: str, owner_login: str, package_name: str, jobs: t.Sequence[FetchJob],
-              base_url: str | None = None) -> PackageFetch:
+    def start(self, repository: str, owner_login: str, package_name: str, jobs: t.Sequence[FetchJob], *,
+              base_url: str | None = None, configs: bool = True,
+              documents: DocumentOptions | None = None) -> PackageFetch:
         """Start fetching a package's manifests on the pool now; read the outcome later."""
-        return PackageFetch(self, self.client(base_url), repository, owner_login, package_name, jobs)
+        return PackageFetch(self, self.client(base_url), repository, owner_login, package_name, jobs,
+                            configs=configs, documents=documents or DocumentOptions())
 
 
 MIB = 1024 * 1024
@@ -221,10 +223,10 @@ class PackageFetch:
 
     def __init__(self, fetcher: RegistryFetcher, client: RegistryClient, repository: str,
                  owner_login: str, package_name: str, jobs: t.Sequence[FetchJob], *,
-                 configs: bool = True, documents: DocumentOptions = DocumentOptions()) -> None:
+                 configs: bool = True, documents: DocumentOptions | None = None) -> None:
         self.fetcher, self.client, self.repository = fetcher, client, repository
         self.owner_login, self.package_name = owner_login, package_name
-        self.want_configs, self.options = configs, documents
+        self.want_configs, self.options = configs, documents or DocumentOptions()
         self.tops = list(dict.fromkeys(job.digest for job in jobs))
         self.tags_by_digest: dict[str, set[str]] = {}
         for job in jobs:

@@ -18,6 +18,8 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.mapper import RemoveRecordTransform
 
+from tap_ghcr.attestations import ATTESTATIONS_KEY, SBOM_PACKAGES_KEY
+from tap_ghcr.attestations.schema import ATTESTATIONS_SCHEMA, SBOM_PACKAGES_SCHEMA
 from tap_ghcr.client import ConditionalPagesMixin, GitHubStream
 
 if t.TYPE_CHECKING:
@@ -268,3 +270,22 @@ class ManifestsStream(RegistryChildStream):
     ).to_dict()
     schema["properties"]["labels"] = free_map("The image config's `config.Labels`.")
     schema["properties"]["annotations"] = free_map("The manifest's own annotations.")
+
+
+class AttestationsStream(RegistryChildStream):
+    """One record per supply-chain document (attestation, signature, SBOM) the sync's manifests hold.
+
+    Signatures are not verified: the signer fields say what the signing certificate claims.
+    """
+
+    name = "attestations"
+    primary_keys = ATTESTATIONS_KEY
+    schema = ATTESTATIONS_SCHEMA
+
+
+class SbomPackagesStream(RegistryChildStream):
+    """One record per package listed in an SBOM document (SPDX `packages[]`, CycloneDX `components[]`)."""
+
+    name = "sbom_packages"
+    primary_keys = SBOM_PACKAGES_KEY
+    schema = SBOM_PACKAGES_SCHEMA

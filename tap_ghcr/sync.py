@@ -38,7 +38,7 @@ from tap_ghcr.errors import (
     RegistryConnectionError,
     RegistryIncompleteError,
 )
-from tap_ghcr.inventory import FetchResult, PackageFetch, RegistryFetcher
+from tap_ghcr.inventory import DocumentOptions, FetchResult, PackageFetch, RegistryFetcher
 from tap_ghcr.models import FetchJob, ImageRef, PackagePlan
 
 if t.TYPE_CHECKING:
@@ -50,7 +50,9 @@ logger = logging.getLogger("tap-ghcr")
 #: Packages listed ahead of the oldest one still fetching: enough to keep the pool busy while
 #: GitHub is read, few enough that records are not held for long.
 MAX_PACKAGES_AHEAD = 4
-VERSION_STREAMS = ("package_versions", "tags", "manifests")
+VERSION_STREAMS = ("package_versions", "tags", "manifests", "attestations", "sbom_packages")
+#: Streams whose records come from the registry: any of them selected means fetching manifests.
+REGISTRY_STREAMS = ("manifests", "attestations", "sbom_packages")
 
 
 def _tags(row: dict) -> list[str]:
@@ -75,12 +77,20 @@ class SyncCore:
         self.versions: PackageVersionsStream = streams["package_versions"]  # type: ignore[assignment]
         self.tags: RegistryChildStream = streams["tags"]  # type: ignore[assignment]
         self.manifests: RegistryChildStream = streams["manifests"]  # type: ignore[assignment]
+        self.attestations: RegistryChildStream = streams["attestations"]  # type: ignore[assignment]
+        self.sbom_packages: RegistryChildStream = streams["sbom_packages"]  # type: ignore[assignment]
         self._fetcher_factory = fetcher
         self.start = parse_time(self.config.get("start_date"))
         if self.start is not None and self.start.tzinfo is None:
             self.start = self.start.replace(tzinfo=timezone.utc)  # a date-time without offset is UTC
         self.include_deleted = bool(self.config.get("include_deleted_versions"))
         self.selected = sorted(name for name in VERSION_STREAMS if streams[name].selected)
+        self.registry_selected = any(streams[name].selected for name in REGISTRY_STREAMS)
+        self.documents = DocumentOptions(
+            attestations=self.attestations.selected,
+            sbom_packages=self.sbom_packages.selected,
+            max_document_mb=float(self.config.get("max_document_mb") or 64),
+        )
         self.queue: deque[tuple[PackagePlan, PackageFetch | None]] = deque()
         self.failed: list[tuple[str, str]] = []
         self.with_registry_work = 0
@@ -96,7 +106,7 @@ class SyncCore:
     # The run ------------------------------------------------------------------
 
     def run(self, owners: t.Sequence[dict], images: t.Sequence[ImageRef]) -> None:
-        for stream in (self.versions, self.tags, self.manifests):
+        for stream in (self.versions, self.tags, self.manifests, self.attestations, self.sbom_packages):
             stream.write_schema()  # once per stream, not once per package (the SDK wrote `packages`')
         for owner in owners:
             self._sync_owner(owner)
@@ -234,7 +244,7 @@ class SyncCore:
             if row["id"] in children_of:
                 plan.tag_records += [self._tag(context, tag, row["name"], row["id"], None) for tag in _tags(row)]
         fetched_created: list[datetime] = []
-        if self.manifests.selected:
+        if self.registry_selected:
             for row in emitted_versions:
                 created = parse_time(row.get("created_at")) or stamp(row, "active")
                 if row["id"] in children_of and needs_manifests(created, window, marks["active"]):
@@ -253,7 +263,7 @@ class SyncCore:
             "deleted_bookmark_ids": deleted_ids,
             "etags": {s: {"mark": moved[s].dump()[0], "pages": etags[s]} for s in marks},
         }
-        if self.manifests.selected:
+        if self.registry_selected:
             widened = widen_window(window, self.start, fetched_created)
             plan.commit["fetched"] = widened.dump() if widened else None
         return plan
@@ -286,7 +296,7 @@ class SyncCore:
     def _sync_image(self, image: ImageRef) -> None:
         """`images` mode: the state keeps each tag's digest; new or moved tags are emitted and
         their digests fetched unless an earlier sync fetched them, vanished tags retracted."""
-        selected = [s for s in self.selected if s in ("tags", "manifests")]
+        selected = [s for s in self.selected if s == "tags" or s in REGISTRY_STREAMS]
         if not selected:
             return
         key = {"owner_login": image.owner, "package_name": image.name}
@@ -308,7 +318,7 @@ class SyncCore:
                             if tag not in current]
         moved = {tag: digest for tag, digest in sorted(current.items()) if known.get(tag) != digest}
         plan.tag_records += [self._tag(key, tag, digest, None, None) for tag, digest in moved.items()]
-        if self.manifests.selected:
+        if self.registry_selected:
             seen = set(known.values())
             tags_of: dict[str, list[str]] = {}
             for tag, digest in current.items():
@@ -323,12 +333,16 @@ class SyncCore:
         self.with_registry_work += plan.uses_registry
         if plan.jobs:
             fetch = self.fetcher.start(plan.repository, plan.owner_login, plan.package_name, plan.jobs,
-                                       base_url=plan.base_url)
+                                       base_url=plan.base_url, configs=self.manifests.selected,
+                                       documents=self.documents)
         self.queue.append((plan, fetch))
         self._drain()
 
     def _drain(self, *, everything: bool = False) -> None:
         """Complete packages in listing order: those whose work is done, and the oldest when too many wait."""
+        for _, fetch in self.queue:
+            if fetch is not None:
+                fetch.done()  # a package whose manifests are in starts its document downloads now
         while self.queue:
             plan, fetch = self.queue[0]
             ready = fetch is None or fetch.done()
@@ -344,6 +358,14 @@ class SyncCore:
             self.tags.emit(record)
         for record in result.records:
             self.manifests.emit(record)
+        for document in result.documents:
+            self.attestations.emit(document.record)
+            try:
+                for package in document.packages:  # read from the document's file as they are written
+                    if package.get("package_ref") is not None:
+                        self.sbom_packages.emit(package)
+            finally:
+                document.close()
         if result.complete:
             replace_partition(plan.partition, plan.commit)
             self.completed_registry_work += plan.uses_registry

@@ -135,6 +135,16 @@ SETTINGS = th.PropertiesList(
         default=900,
         description="Longest wait, in seconds, for a rate-limit reset before failing.",
     ),
+    th.Property(
+        "max_document_mb",
+        th.NumberType(exclusive_minimum=0),
+        default=64,
+        description=(
+            "Largest attestation, signature or SBOM document downloaded, in MiB (1,048,576 bytes), judged by its "
+            "descriptor's size; a larger one is not downloaded: a warning names it, and its record carries what "
+            "the registry says (BuildKit caps each attestation file at 40 MiB)."
+        ),
+    ),
 )
 
 
@@ -362,6 +372,8 @@ class TapGHCR(Tap):
             streams.PackageVersionsStream(self),
             streams.TagsStream(self),
             streams.ManifestsStream(self),
+            streams.AttestationsStream(self),
+            streams.SbomPackagesStream(self),
         ]
         quiet_sdk(self.name, [stream.name for stream in found])
         return found

@@ -13,6 +13,8 @@ CONTRACT = {
     "package_versions": (["id"], "updated_at"),
     "tags": (["owner_login", "package_name", "tag"], None),
     "manifests": (["owner_login", "package_name", "digest"], None),
+    "attestations": (["owner_login", "package_name", "manifest_digest", "layer_index"], None),
+    "sbom_packages": (["owner_login", "package_name", "sbom_digest", "package_ref"], None),
 }
 
 
@@ -37,7 +39,7 @@ def test_about_markdown_lists_every_setting(tmp_path):
     assert run.returncode == 0, run.stderr
     for setting in ("token", "username", "organizations", "users", "images", "package_patterns", "visibility",
                     "include_deleted_versions", "start_date", "api_url", "registry_url", "max_workers",
-                    "max_rate_limit_wait"):
+                    "max_rate_limit_wait", "max_document_mb"):
         assert f"| {setting}" in run.stdout or f"`{setting}`" in run.stdout or setting in run.stdout
 
 

@@ -73,7 +73,8 @@ def test_duckdb_values(world, warehouse):
 
 def test_report_sql_runs_on_the_loaded_tables(warehouse):
     results = {p.stem: warehouse.sql(p.read_text()).fetchall() for p in sorted((ROOT / "sql").glob("*.sql"))}
-    assert set(results) == {"images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags"}
+    assert set(results) == {"images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags",
+                            "images_by_signer", "images_by_source", "top_sbom_packages", "images_with_package"}
     per_package = {row[0]: row for row in results["images_per_package"]}
     assert per_package["acme/web"][1:5] == (2, 4, 4, 1)  # 2 indexes, 4 platform images, 4 attestations, 1 signature
     unattested = {(row[0], row[2]) for row in results["unattested_images"]}
@@ -117,3 +118,69 @@ def test_meltano_yml_declares_every_setting():
     hub = yaml.safe_load((ROOT / "plugins" / "extractors" / "tap-ghcr--tap-ghcr.yml").read_text())
     assert {s["name"] for s in hub["settings"]} == set(declared)
     assert next(s for s in hub["settings"] if s["name"] == "token").get("sensitive") is True
+
+
+@pytest.fixture(scope="module")
+def chain_warehouse(tmp_path_factory):
+    """The supply-chain organisation (tests/emulator/supply_chain.py) loaded through Meltano."""
+    from tests.emulator.supply_chain import supply_chain_dataset
+    from tests.emulator.world import start_world
+
+    world = start_world(supply_chain_dataset())
+    try:
+        path = tmp_path_factory.mktemp("duckdb-chain") / "warehouse.duckdb"
+        run = meltano_run(world, "target-duckdb", TARGET_DUCKDB_FILEPATH=str(path))
+        assert run.returncode == 0, run.stderr[-4000:]
+        with duckdb.connect(str(path), read_only=True) as db:
+            yield world, db
+    finally:
+        world.stop()
+
+
+def test_duckdb_loads_attestations_and_sbom_packages(chain_warehouse):
+    from tests.emulator.dataset import expected_attestations, expected_sbom_packages
+
+    world, db = chain_warehouse
+    attestations, sbom_packages = expected_attestations(world.dataset), expected_sbom_packages(world.dataset)
+    assert db.sql("SELECT count(*) FROM ghcr.attestations").fetchone()[0] == len(attestations) == 8
+    assert db.sql("SELECT count(*) FROM ghcr.sbom_packages").fetchone()[0] == len(sbom_packages) == 8
+    total, distinct = db.sql("SELECT count(*), count(DISTINCT (owner_login, package_name, manifest_digest, "
+                             "layer_index)) FROM ghcr.attestations").fetchone()
+    assert total == distinct
+    kinds = dict(db.sql("SELECT source || '/' || kind, count(*) FROM ghcr.attestations GROUP BY 1").fetchall())
+    assert kinds == {"buildx/provenance": 2, "buildx/sbom": 2, "cosign/signature": 2,
+                     "cosign/vulnerability-scan": 1, "referrer/provenance": 1}
+    referrer = next(r for r in attestations.values() if r["source"] == "referrer")
+    row = db.sql("SELECT signer_identity, signer_revision, source_uri, tlog_index, materials FROM ghcr.attestations "
+                 "WHERE digest = ?", params=[referrer["digest"]]).fetchone()
+    assert row[:4] == (referrer["signer_identity"], referrer["signer_revision"], referrer["source_uri"],
+                       referrer["tlog_index"])
+    assert json.loads(row[4]) == referrer["materials"]
+    npm = db.sql("SELECT count(*) FROM ghcr.sbom_packages WHERE purl_type = 'npm' AND purl_namespace = '@acme'")
+    assert npm.fetchone()[0] == sum(1 for p in sbom_packages.values() if p["purl_namespace"] == "@acme")
+
+
+def test_report_sql_on_supply_chain_documents(chain_warehouse):
+    """The report's supply-chain queries on known documents (tests/emulator/supply_chain.py)."""
+    world, db = chain_warehouse
+    results = {p.stem: db.sql(p.read_text()).fetchall() for p in sorted((ROOT / "sql").glob("*.sql"))}
+    signed = world.dataset.find("acme", "signed").tags["latest"]
+    artifact = world.dataset.find("acme", "artifact").tags["2.0"]
+    # signed: buildx provenance and cosign/referrer signatures; artifact: provenance only; plain: nothing.
+    unattested = {(row[0], row[2]): row[3:] for row in results["unattested_images"]}
+    assert unattested == {("acme/artifact", "2.0"): (True, False), ("acme/plain", "0.1"): (False, False)}
+    signers = {(row[0], row[1]): row[3:5] for row in results["images_by_signer"]}
+    workflow = "https://github.com/acme/signed/.github/workflows/release.yml@refs/"
+    second = "https://github.com/acme/signed/.github/workflows/sign-1.yml@refs/heads/main"
+    assert signers == {(workflow + "heads/main", workflow + "heads/main"): (1, "acme/signed"),
+                       (second, second): (1, "acme/signed"),
+                       (workflow + "tags/v1.0.0", workflow + "tags/v1.0.0"): (1, "acme/signed")}
+    sources = {(row[0], row[1], row[2], row[3]) for row in results["images_by_source"]}
+    cupdate = ("https://github.com/AlexGustafsson/cupdate", "2fbefbc45dd7")
+    assert sources == {(*cupdate, "acme/signed", signed[:19]), (*cupdate, "acme/artifact", artifact[:19]),
+                       ("https://github.com/acme/signed", "c0ffeec0ffee", "acme/signed", signed[:19]),
+                       ("https://github.com/acme/signed", "feedfacefeed", "acme/signed", signed[:19])}
+    top = results["top_sbom_packages"]
+    assert top[0][:4] == ("libssl3", "deb", 2, 2) and all(row[2] == 1 for row in top[1:])
+    assert {(row[0], row[1], row[2]) for row in results["images_with_package"]} == {
+        ("acme/signed", signed[:19], "1.0, latest"), ("acme/artifact", artifact[:19], "2.0")}

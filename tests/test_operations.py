@@ -13,9 +13,11 @@ import pytest
 from tests.conftest import run_tap, tap_executable
 from tests.emulator.proxy import Faults
 
-ALL = ("packages", "package_versions", "tags", "manifests")
+ALL = ("packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages")
 KEYS = {"packages": ("id",), "package_versions": ("id",), "tags": ("owner_login", "package_name", "tag"),
-        "manifests": ("owner_login", "package_name", "digest")}
+        "manifests": ("owner_login", "package_name", "digest"),
+        "attestations": ("owner_login", "package_name", "manifest_digest", "layer_index"),
+        "sbom_packages": ("owner_login", "package_name", "sbom_digest", "package_ref")}
 
 
 def keyed(records, stream):

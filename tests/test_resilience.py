@@ -108,7 +108,7 @@ def test_killed_sync_resumes_without_losing_records(fresh_world, tmp_path, kill_
     config_file.write_text(json.dumps(world.config(state_interval=0, retry_base_seconds=0.02)))  # a STATE per package
     full = run_tap(world.config(), tmp_path)
     want = {s: {json.dumps(r, sort_keys=True) for r in full.records(s)} for s in
-            ("packages", "package_versions", "tags", "manifests")}
+            ("packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages")}
     got: dict[str, set] = {s: set() for s in want}
     state = None
     kills = 0

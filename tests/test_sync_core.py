@@ -246,7 +246,8 @@ def test_every_stream_declares_incremental_and_no_version_message_is_sent(world,
     for entry in catalog["streams"]:
         top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
         assert top.get("forced-replication-method", "INCREMENTAL") == "INCREMENTAL", entry["tap_stream_id"]
-        assert entry["tap_stream_id"] in ("tags", "manifests") or top["valid-replication-keys"] == ["updated_at"]
+        assert (entry["tap_stream_id"] in ("tags", "manifests", "attestations", "sbom_packages")
+                or top["valid-replication-keys"] == ["updated_at"])
     about = json.loads(run_tap(config, tmp_path, args=["--about", "--format=json"]).stdout)
     assert "activate-version" not in about["capabilities"]
     run = ok(run_tap({**config, "emit_activate_version_messages": True}, tmp_path))

@@ -85,6 +85,11 @@ class Package:
     blobs: dict[str, bytes] = field(default_factory=dict)
     manifests: dict[str, Pushed] = field(default_factory=dict)  # push order: children first
     tags: dict[str, str] = field(default_factory=dict)
+    # Supply-chain documents, keyed (manifest_digest, layer_index): the `attestations` record the tap should emit
+    # when it reads the document, and the one built from what the registry says (supply_chain.py).
+    attestations: dict[tuple[str, int], dict] = field(default_factory=dict)
+    attestations_registry: dict[tuple[str, int], dict] = field(default_factory=dict)
+    sbom_packages: dict[tuple[str, str], dict] = field(default_factory=dict)  # (sbom_digest, package_ref)
 
     @property
     def registry_repository(self) -> str:
@@ -139,7 +144,11 @@ class Dataset:
 
 
 class PackageBuilder:
-    """Builds content for one package; every method pushes versions as ghcr.io lists them."""
+    """Builds content for one package; every method pushes versions as ghcr.io lists them.
+
+    The supply-chain builders (buildx attestations with real statements, cosign `.sig`/`.att`, referrers
+    tag-schema indexes with sigstore bundles) are in supply_chain.py and reached through `supply_chain()`.
+    """
 
     def __init__(self, dataset: Dataset, package: Package) -> None:
         self.dataset = dataset
@@ -302,6 +311,12 @@ class PackageBuilder:
         }
         return self._push(OCI_MANIFEST, doc, expected, tags=[f"sha256-{subject[7:]}.sig"])
 
+    def supply_chain(self) -> t.Any:
+        """This package's supply-chain builder (tests/emulator/supply_chain.py)."""
+        from tests.emulator.supply_chain import SupplyChainBuilder
+
+        return SupplyChainBuilder(self)
+
     # changes after the first sync ------------------------------------------------
 
     def retag(self, tag: str, digest: str) -> None:
@@ -332,6 +347,27 @@ def many_versions(ds: Dataset, owner: str = "bigorg", name: str = "many", count:
     for n in range(count):
         builder.image(tags=[f"v{n}"] if n % 10 == 0 else [], layers=1)
     return builder.package
+
+
+def _live_documents(ds: Dataset, attr: str) -> dict:
+    out = {}
+    for pkg in ds.packages:
+        live = {v.digest for v in pkg.versions if v.state == "active"}
+        for (manifest, index), record in getattr(pkg, attr).items():
+            pushed = pkg.manifests[manifest]
+            if manifest in live or pushed.expected["index_digest"] in live:
+                out[(pkg.owner.login, pkg.name, manifest, index)] = record
+    return out
+
+
+def expected_attestations(ds: Dataset, *, registry_only: bool = False) -> dict[tuple[str, str, str, int], dict]:
+    """Every `attestations` record the tap should emit, by key; `registry_only`: what the registry says."""
+    return _live_documents(ds, "attestations_registry" if registry_only else "attestations")
+
+
+def expected_sbom_packages(ds: Dataset) -> dict[tuple[str, str, str, str], dict]:
+    """Every `sbom_packages` record the tap should emit, by key."""
+    return {(p.owner.login, p.name, *key): record for p in ds.packages for key, record in p.sbom_packages.items()}
 
 
 def sample_dataset(scale: int = 1) -> Dataset:
@@ -395,4 +431,13 @@ def demo_dataset() -> Dataset:
                                            ("linux", "s390x", None)),
                                 labels={"org.opencontainers.image.source": "https://github.com/acme/payments"})
     payments.cosign_signature(latest)
+    # Supply-chain documents in each storage form (tests/emulator/supply_chain.py).
+    shop = ds.package("acme", "shop", repository="acme/shop")
+    shop.supply_chain().signed_release(tags=["4.2", "latest"], sbom_packages=9,
+                                       created=iso(now - dt.timedelta(days=1)),
+                                       labels={"org.opencontainers.image.source": "https://github.com/acme/shop"})
+    search = ds.package("acme", "search", repository="acme/search")
+    search.supply_chain().attested_index(tags=["0.9"], sbom_packages=6, oci_artifact=True,
+                                         platforms=(("linux", "amd64"), ("linux", "arm64")),
+                                         created=iso(now - dt.timedelta(days=3)))
     return ds

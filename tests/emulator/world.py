@@ -64,7 +64,8 @@ class World:
 
 
 def start_world(dataset: Dataset, *, registry: bool = True, token_expires_in: int = 300,
-                shuffle_versions: bool = True) -> World:
+                shuffle_versions: bool = True, blob_base_url: t.Callable[[str], str] | None = None) -> World:
+    """`blob_base_url` may wrap the registry's blob host URL (e.g. with a fault proxy in front of it)."""
     state = GitHubState(dataset, shuffle_versions=shuffle_versions)
     world = World(dataset, start_github(state), state)
     if not registry:
@@ -73,7 +74,7 @@ def start_world(dataset: Dataset, *, registry: bool = True, token_expires_in: in
         world.authority = TokenAuthority(tokens=set(dataset.tokens), push_token=PUSH_TOKEN,
                                          private=dataset.private, expires_in=token_expires_in)
         world.token_server = start_token_server(world.authority)
-        world.registry = Registry(world.authority, world.token_server.url)
+        world.registry = Registry(world.authority, world.token_server.url, blob_base_url=blob_base_url)
         world.pusher = Pusher(world.registry.url, world.token_server.url, PUSH_TOKEN)
         for package in dataset.packages:
             world.push(package)
