@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import traceback
 import typing as t
 
@@ -108,11 +109,13 @@ def _not_github(api_url: str) -> str | None:
 
 
 def _fail(message: str) -> t.NoReturn:
-    """The one error line, then exit at once: a registry worker may sit in a slow read, and waiting
-    for it kept the process alive long after the error was reported."""
+    """The one error line, then exit. A registry worker may sit in a slow read, and the interpreter
+    waits for worker threads at exit: with any still running, the process ends at once instead."""
     sys.stdout.flush()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
-    os._exit(1)
+    if any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
+        os._exit(1)
+    sys.exit(1)
 
 
 if __name__ == "__main__":
