@@ -13,6 +13,7 @@ import sys
 import threading
 import traceback
 import typing as t
+from pathlib import Path
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
@@ -113,7 +114,8 @@ def _fail(message: str) -> t.NoReturn:
     waits for worker threads at exit: with any still running, the process ends at once instead."""
     sys.stdout.flush()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
-    if any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
+    as_program = Path(sys.argv[0]).name in ("tap-ghcr", "__main__.py")  # not a test calling main()
+    if as_program and any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
         os._exit(1)
     sys.exit(1)
 
