@@ -114,7 +114,8 @@ def _fail(message: str) -> t.NoReturn:
     waits for worker threads at exit: with any still running, the process ends at once instead."""
     sys.stdout.flush()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
-    as_program = Path(sys.argv[0]).name in ("tap-ghcr", "__main__.py")  # not a test calling main()
+    program = Path(sys.argv[0])
+    as_program = program.name == "tap-ghcr" or program.parts[-2:] == ("tap_ghcr", "__main__.py")  # not a test
     if as_program and any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
         os._exit(1)
     sys.exit(1)
