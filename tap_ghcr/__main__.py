@@ -13,7 +13,6 @@ import sys
 import threading
 import traceback
 import typing as t
-from pathlib import Path
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
@@ -114,12 +113,24 @@ def _fail(message: str) -> t.NoReturn:
     waits for worker threads at exit: with any still running, the process ends at once instead."""
     sys.stdout.flush()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
-    program = Path(sys.argv[0])
-    as_program = program.name == "tap-ghcr" or program.parts[-2:] == ("tap_ghcr", "__main__.py")  # not a test
-    if as_program and any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
-        os._exit(1)
     sys.exit(1)
 
 
+def run() -> None:
+    """The console script: `main`, and an exit that does not wait for registry workers.
+
+    The interpreter joins worker threads at exit; one sitting in a slow read kept the process alive
+    long after its error line. (Tests call `main` in-process and get a plain SystemExit.)
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        if any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    run()
