@@ -18,6 +18,7 @@ from tap_ghcr.registry import (
     DigestMismatchError,
     ProxyAuthenticationError,
     RegistryClient,
+    RegistryError,
     ResponseTooLargeError,
 )
 from tests.conftest import run_tap
@@ -90,6 +91,48 @@ def test_a_token_realm_on_another_host_gets_no_credentials(caplog):
     finally:
         realm.stop()
         registry.stop()
+
+
+def _attacker(host: str = "127.0.0.4"):
+    return scripted(lambda h: h.send_body(200, json.dumps({"token": "attacker-issued-0001"}).encode()), host=host)
+
+
+def test_a_backslash_realm_is_refused_though_urlsplit_names_the_registry_host(caplog):
+    """`http://127.0.0.4:P\\@127.0.0.1/token`: urlsplit says 127.0.0.1, urllib3 connects to 127.0.0.4."""
+    evil = _attacker()
+    registry = token_registry(realm=f"http://127.0.0.4:{evil.server_address[1]}\\@127.0.0.1/token")
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with caplog.at_level(logging.WARNING, logger="tap-ghcr.registry"), pytest.raises(RegistryError):
+            client.list_tags("o/r")  # the attacker's token is refused by the registry
+        assert credentials_seen(evil) == [] and credentials_seen(registry) == []
+        assert any("token realm" in r.getMessage() and "without credentials" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        evil.stop()
+        registry.stop()
+
+
+@pytest.mark.parametrize("backslash", [False, True])
+def test_a_challenge_from_the_blob_storage_host_is_never_taken(backslash):
+    """A 401 from the host a blob redirect led to names a realm: nobody is asked for a token."""
+    evil = _attacker()
+    realm = f"http://127.0.0.4:{evil.server_address[1]}" + ("\\@127.0.0.1" if backslash else "") + "/token"
+    storage = scripted(lambda h: h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'}),
+                       host=BLOB_HOST)
+
+    def script(h):
+        h.send_body(307, b"", {"Location": f"{storage.url}/data{h.path}"})
+
+    registry = scripted(script)
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with pytest.raises(RegistryError, match="registry answered 401"):
+            client.get_blob("o/r", "sha256:" + "0" * 64)
+        assert evil.seen == [], "the storage host's realm was never asked"
+    finally:
+        for server in (evil, storage, registry):
+            server.stop()
 
 
 def test_a_token_realm_on_the_registry_host_gets_the_credentials():

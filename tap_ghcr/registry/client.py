@@ -247,6 +247,8 @@ class RegistryClient:
             response = self._send(method, url, accept, token, follow, limit, stream, what)
             if response.status_code != 401 or attempt == 2:
                 break
+            if not same_registry(response.url, self.base_url):
+                break  # a 401 from the blob storage host a redirect led to: its challenge is never taken
             offered = parse_challenge(response.headers.get("WWW-Authenticate"))
             if offered is None or offered.scheme != "bearer":
                 break

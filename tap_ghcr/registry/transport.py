@@ -33,6 +33,7 @@ from tap_ghcr.registry.errors import (
     RegistryUnreachableError,
     ResponseTooLargeError,
 )
+from tap_ghcr.registry.realm import shown
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -197,9 +198,13 @@ class Transport:
         error answers are bounded by SMALL_BODY_LIMIT. `stream` leaves a 2xx body unread in `raw`."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        manager, proxy, pool = self._route(origin, url)
+        try:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            manager, proxy, pool = self._route(origin, url)
+        except ValueError:  # a bad port, a broken IPv6 literal, an ftp:// redirect (urllib3's errors are ValueErrors)
+            raise RegistryError(f"{what or 'request'}: {shown(url)} is not an http(s) URL this client can use") \
+                from None
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         if basic_auth:
             pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
