@@ -151,3 +151,41 @@ def test_readme_documents_every_setting_and_stream():
     assert "./scripts/demo" in first_block and "./scripts/test" in first_block
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "./scripts/test" in ci
+
+
+def _echoing_registry():
+    """A registry whose token endpoint answers 401 echoing the Authorization header it got."""
+    from tests.emulator.servers import LoggedServer, QuietHandler
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            if self.path.startswith("/token"):
+                echoed = f"you sent {self.headers.get('Authorization', '')}"
+                body = {"errors": [{"code": "DENIED", "message": "denied", "detail": echoed}]}
+                self.send_body(401, json.dumps(body).encode())
+            else:
+                realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+                self.send_body(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                               {"WWW-Authenticate": f'Bearer realm="{realm}",service="x"'})
+
+        do_HEAD = do_GET
+
+    return LoggedServer(Handler).start()
+
+
+@pytest.mark.parametrize("username", ["alice", None])
+def test_an_echoed_basic_header_is_masked_in_warnings_and_the_error_line(tmp_path, username):
+    import base64
+
+    token = "ghp_echoechoechoechoechoechoecho00000000"
+    registry = _echoing_registry()
+    try:
+        config = {"token": token, "api_url": "http://127.0.0.1:9", "registry_url": registry.url, "images": ["o/n"],
+                  **({"username": username} if username else {})}
+        run = run_tap(config, tmp_path, timeout=60)
+    finally:
+        registry.stop()
+    output = run.stdout + run.stderr
+    assert "you sent Basic ***" in output, output  # the echo reached a log line, masked
+    for user in ("alice", "tap-ghcr", "x-access-token", ""):
+        assert base64.b64encode(f"{user}:{token}".encode()).decode() not in output

@@ -27,6 +27,7 @@ import urllib3
 from requests.utils import get_auth_from_url, get_environ_proxies, parse_header_links, select_proxy
 from urllib3 import exceptions as u3
 
+from tap_ghcr.redact import register_secret
 from tap_ghcr.registry.errors import (
     ProxyAuthenticationError,
     RegistryError,
@@ -208,7 +209,9 @@ class Transport:
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         if basic_auth:
             pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
-            all_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            encoded = base64.b64encode(pair).decode()
+            register_secret(encoded)  # an error body that echoes the header back must not print user:token
+            all_headers["Authorization"] = "Basic " + encoded
         try:
             if pool is not None:
                 try:
