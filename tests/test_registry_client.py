@@ -9,7 +9,13 @@ import time
 
 import pytest
 
-from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError, RegistryUnreachableError
+from tap_ghcr.registry import (
+    ManifestUnknownError,
+    RegistryClient,
+    RegistryError,
+    RegistryUnauthorizedError,
+    RegistryUnreachableError,
+)
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
 from tap_ghcr.registry.transport import ProxyNotSupportedError
@@ -118,6 +124,42 @@ def test_tags_follow_link_pages():
     server, _ = _scripted_server(script)
     try:
         assert RegistryClient(server.url).list_tags("o/r", page_size=2) == ["a", "b", "c", "d", "e"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("link", "message"), [
+    (lambda n: "</v2/o/r/tags/list?n=2&last=a>", "links back to a page it already sent"),  # the same page
+    (lambda n: "</v2/o/r/tags/list?n=100>", "links back to a page it already sent"),  # back to the first
+    (lambda n: f"</v2/o/r/tags/list?n=2&last=t{n}>", "more than 5 pages of tags"),  # always a new one
+])
+def test_a_tags_list_that_never_ends_is_an_error(monkeypatch, link, message):
+    monkeypatch.setattr("tap_ghcr.registry.client.MAX_TAG_PAGES", 5)
+
+    def script(h, n):
+        h.send_body(200, json.dumps({"name": "o/r", "tags": [f"t{n}"]}).encode(), {"Link": f'{link(n)}; rel="next"'})
+
+    server, calls = _scripted_server(script)
+    try:
+        with pytest.raises(RegistryError, match=f"o/r tags: .*{message}"):
+            RegistryClient(server.url).list_tags("o/r")
+        assert calls["n"] <= 5
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("body", [
+    b'{"name":"o/r","tags":"v1"}',
+    b'{"name":"o/r","tags":[{"name":"v1"}]}',
+    b'{"name":"o/r","tags":["v1",null]}',
+    b'["v1","v2"]',
+    b"<html>captive portal</html>",
+])
+def test_a_tags_list_that_is_not_a_list_of_strings_is_an_error_naming_the_repository(body):
+    server, _ = _scripted_server(lambda h, n: h.send_body(200, body))
+    try:
+        with pytest.raises(RegistryError, match=r"^o/r tags: "):
+            RegistryClient(server.url).list_tags("o/r")
     finally:
         server.stop()
 

@@ -40,6 +40,8 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 #: Streamed blobs stay in memory up to this size, then spill to a temporary file.
 SPOOL_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
+#: A tags list longer than this many pages (a million tags at 100 a page) is a registry in a loop.
+MAX_TAG_PAGES = 10_000
 logger = logging.getLogger("tap-ghcr.registry")
 
 
@@ -193,19 +195,28 @@ class RegistryClient:
         return t.cast(t.BinaryIO, out)
 
     def list_tags(self, repository: str, page_size: int = 100) -> list[str]:
-        """Every tag, following `Link: rel=next` (and `n`/`last` where honoured)."""
+        """Every tag, following `Link: rel=next` (and `n`/`last` where honoured).
+
+        A next link seen before, or more than MAX_TAG_PAGES pages, ends in an error: a registry that
+        always links to another page must not keep a sync going forever."""
         tags: list[str] = []
         seen: set[str] = set()
         path = f"tags/list?n={page_size}"
+        visited = {path}
+        what = f"{repository} tags"
         while path:
-            response = self._request("GET", repository, path, f"{repository} tags", limit=self.max_manifest_bytes)
-            page = response.json().get("tags") or []
-            for tag in page:
+            response = self._request("GET", repository, path, what, limit=self.max_manifest_bytes)
+            for tag in _tags_of(response, what):
                 if tag not in seen:
                     seen.add(tag)
                     tags.append(tag)
             link = response.links.get("next", {}).get("url")
             path = _relative_to_repo(link, repository) if link else ""
+            if path and path in visited:
+                raise RegistryError(f"{what}: the registry links back to a page it already sent ({path})")
+            if len(visited) >= MAX_TAG_PAGES and path:
+                raise RegistryError(f"{what}: more than {MAX_TAG_PAGES} pages of tags; giving up")
+            visited.add(path)
         return tags
 
     # Auth, redirects, retries --------------------------------------------------
@@ -324,6 +335,22 @@ def _first_contact(exc: BaseException) -> bool:
 def _log_retry(exc: BaseException, tries: int, wait: float) -> None:
     reason = f"status {exc.response.status_code}" if isinstance(exc, RetryableAnswer) else str(exc)
     logger.info("registry request failed (%s); retry %d in %.2f s", reason, tries, wait)
+
+
+def _tags_of(response: Response, what: str) -> list[str]:
+    """The `tags` of a tags/list page; anything else than a JSON object with a list of strings is an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise RegistryError(f"{what}: the registry answered {response.status_code} with no JSON") from None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{what}: the registry sent {type(body).__name__} JSON, not a tags list object")
+    page = body.get("tags")
+    if page is None:
+        return []
+    if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
+        raise RegistryError(f"{what}: the registry sent a tags list that is not a list of strings")
+    return page
 
 
 def _relative_to_repo(link: str, repository: str) -> str:
