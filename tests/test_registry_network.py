@@ -16,11 +16,14 @@ import requests
 from tap_ghcr.inventory import RegistryFetcher
 from tap_ghcr.registry import (
     DigestMismatchError,
+    ManifestUnknownError,
     ProxyAuthenticationError,
     RegistryClient,
     RegistryError,
+    RegistryUnauthorizedError,
     ResponseTooLargeError,
 )
+from tap_ghcr.registry.retry import RetryPolicy
 from tests.conftest import run_tap
 from tests.emulator.registry import BLOB_HOST
 from tests.emulator.servers import LoggedServer, QuietHandler
@@ -447,3 +450,83 @@ def test_a_socks_proxy_without_pysocks_is_named_up_front(monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
     with pytest.raises(ProxyNotSupportedError, match="PySocks"):
         RegistryClient("https://ghcr.io")
+
+
+def _trickle(h, status: int = 200, total: int = 1000, every: float = 0.05) -> None:
+    """Headers at once, then the body one byte at a time (a client without a total deadline waits forever)."""
+    h.send_response(status)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(total))
+    h.end_headers()
+    try:
+        for _ in range(min(total, int(5 / every))):
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(every)
+    except OSError:
+        pass  # the client gave up: what the test wants
+
+
+@pytest.mark.parametrize("kind", ["manifest", "token", "blob", "config"])
+def test_a_trickling_answer_is_given_up_at_its_deadline(monkeypatch, kind):
+    monkeypatch.setattr("tap_ghcr.registry.transport.BODY_DEADLINE", 0.5)
+    monkeypatch.setattr("tap_ghcr.registry.transport.BLOB_DEADLINE", 0.5)
+
+    def script(h):
+        if kind == "token" and "/token" not in h.path:
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'})
+        else:
+            _trickle(h)
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryError, match="took over") as caught:
+            if kind in ("manifest", "token"):
+                client.get_manifest("o/r", "latest")
+            elif kind == "blob":
+                client.download_blob("o/r", "sha256:" + "0" * 64, max_bytes=1 << 20)
+            else:
+                client.get_blob("o/r", "sha256:" + "0" * 64)
+        assert caught.value.temporary, "a slow server is tried again next sync"
+        assert time.monotonic() - started < 3.0
+    finally:
+        server.stop()
+
+
+def _error_page(status: int, endless: bool):
+    def script(h):
+        if not endless:
+            h.send_body(status, b"<html>" + b"x" * (70 * 1024) + b"</html>", content_type="text/html")
+            return
+        h.send_response(status)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        try:
+            for _ in range(10_000):
+                h.wfile.write(b"%x\r\n%s\r\n" % (65536, b"x" * 65536))
+        except OSError:
+            pass
+
+    return scripted(script)
+
+
+@pytest.mark.parametrize(("status", "endless", "error", "temporary"), [
+    (503, False, RegistryError, True),
+    (500, True, RegistryError, True),
+    (429, False, RegistryError, True),
+    (404, False, ManifestUnknownError, False),
+    (401, True, RegistryUnauthorizedError, False),
+])
+def test_an_error_page_over_the_bound_is_judged_by_its_status(status, endless, error, temporary):
+    server = _error_page(status, endless)
+    client = RegistryClient(server.url, policy=RetryPolicy(max_tries=2, sleep=lambda s: None))
+    try:
+        with pytest.raises(error) as caught:
+            client.get_manifest("o/r", "latest")
+        assert type(caught.value) is error and caught.value.status == status
+        assert caught.value.temporary is temporary
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import json
 import logging
 import tempfile
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from urllib3 import exceptions as u3
 
 from tap_ghcr.registry import digest as digests
-from tap_ghcr.registry import redirect
+from tap_ghcr.registry import redirect, transport
 from tap_ghcr.registry.challenge import Challenge, parse_challenge
 from tap_ghcr.registry.errors import (
     DigestMismatchError,
@@ -28,7 +29,7 @@ from tap_ghcr.registry.media_types import ACCEPT
 from tap_ghcr.registry.realm import same_registry
 from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy, retry_after_seconds
 from tap_ghcr.registry.token import TokenSource
-from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, Transport
+from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, SlowAnswerError, Transport
 
 #: Manifests are read whole into memory. 4 MiB is what the OCI distribution-spec asks every registry to
 #: accept and what the CNCF distribution registry itself refuses to store beyond, so a larger manifest
@@ -173,8 +174,12 @@ class RegistryClient:
             if length is not None and int(length) > max_bytes:
                 raise ResponseTooLargeError(f"{what}: the blob is {int(length)} bytes, over the {max_bytes}-byte bound")
             total = 0
+            ends = time.monotonic() + transport.BLOB_DEADLINE
             try:
-                for chunk in raw.stream(CHUNK_BYTES):
+                while chunk := raw.read1(CHUNK_BYTES):
+                    if time.monotonic() > ends:
+                        raise SlowAnswerError(f"{what}: the download took over {transport.BLOB_DEADLINE:.0f} s; "
+                                              "giving up on it for now")
                     total += len(chunk)
                     if total > max_bytes:
                         raise ResponseTooLargeError(f"{what}: the blob is over the {max_bytes}-byte bound")

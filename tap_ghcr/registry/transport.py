@@ -17,6 +17,7 @@ import json
 import os
 import ssl
 import threading
+import time
 import typing as t
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 #: Token answers and error bodies are small; a larger one is refused (as go-containerregistry bounds them).
 SMALL_BODY_LIMIT = 64 * 1024
+#: No body may take longer than this to arrive, however steadily it trickles in (READ_TIMEOUT is per read):
+#: a server sending one byte a second is given up on, as a temporary error (the package is tried next sync).
+BODY_DEADLINE = 300.0
+#: The same for a streamed blob, which may be large.
+BLOB_DEADLINE = 1800.0
+_CHUNK = 64 * 1024
 #: A stale keep-alive connection (closed by the server while idle) is replaced at once, for idempotent methods.
 _STALE_RETRY = urllib3.Retry(total=1, connect=0, read=1, status=0, other=0, redirect=0,
                              raise_on_redirect=False, raise_on_status=False, allowed_methods={"GET", "HEAD"})
@@ -47,6 +54,12 @@ _STALE_RETRY = urllib3.Retry(total=1, connect=0, read=1, status=0, other=0, redi
 
 class ProxyNotSupportedError(RegistryError):
     """The environment names a proxy this client cannot speak to (a SOCKS proxy without PySocks)."""
+
+
+class SlowAnswerError(RegistryError):
+    """A body still arriving after its deadline: temporary (tried again next sync), not retried now."""
+
+    temporary = True  # type: ignore[assignment]
 
 
 class CertificateError(RegistryUnreachableError):
@@ -233,12 +246,14 @@ class Transport:
             raise _proxy_auth(proxy, origin)
         if stream and 200 <= status < 300:
             return Response(status, raw.headers, b"", url, raw)
-        bound = limit if status < 300 else SMALL_BODY_LIMIT
         if method == "HEAD":  # no body; its Content-Length is the resource's, not to be bounded here
             raw.drain_conn()
             raw.release_conn()
             return Response(status, raw.headers, b"", url)
-        return Response(status, raw.headers, read_bounded(raw, bound, what or url), url)
+        if status >= 300:  # an error page: its first SMALL_BODY_LIMIT bytes are enough, its status decides
+            return Response(status, raw.headers, read_bounded(raw, SMALL_BODY_LIMIT, what or url, truncate=True,
+                                                              origin=origin), url)
+        return Response(status, raw.headers, read_bounded(raw, limit, what or url, origin=origin), url)
 
     def _failure(self, url: str, proxy: str | None, exc: BaseException) -> Exception:
         """A urllib3 failure as the error the client reports (final) or the policy retries (NetworkError)."""
@@ -261,23 +276,46 @@ def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
     return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
-def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
-    """The whole body, or ResponseTooLargeError once it passes `limit` bytes (the connection is dropped)."""
+def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str, *, truncate: bool = False,
+                 origin: str = "", deadline: float | None = None) -> bytes:
+    """The whole body, or ResponseTooLargeError once it passes `limit` bytes (the connection is dropped).
+
+    `truncate` keeps the first `limit` bytes of a longer body instead (an error page, judged by its status).
+    A body still arriving after `deadline` seconds (default BODY_DEADLINE) is SlowAnswerError."""
     length = raw.headers.get("Content-Length")
+    where = origin or origin_of(getattr(raw, "url", "") or "")
+    seconds = BODY_DEADLINE if deadline is None else deadline
+    ends = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    total = 0
     try:
-        if length is not None and int(length) > limit:
+        if not truncate and length is not None and int(length) > limit:
             _drop(raw)
             raise ResponseTooLargeError(f"{what}: the answer is {int(length)} bytes, over the {limit}-byte bound")
-        body = raw.read() if length is not None else raw.read(limit + 1)
+        while True:
+            if time.monotonic() > ends:
+                _drop(raw)
+                raise SlowAnswerError(f"{what}: the answer from {where} took over {seconds:.0f} s to arrive; "
+                                      "giving up on it for now")
+            chunk = raw.read1(min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                _drop(raw)
+                if truncate:
+                    return b"".join(chunks)[:limit]
+                raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
+    except ValueError:
+        _drop(raw)
+        raise ResponseTooLargeError(f"{what}: the answer has a bad Content-Length ({length!r})") from None
     except (u3.HTTPError, OSError) as exc:
         _drop(raw)
         reason = f"the answer broke off ({network_reason(exc)})"
-        raise NetworkError(origin_of(getattr(raw, "url", "") or ""), reason, first_contact=False) from None
-    if len(body) > limit:
-        _drop(raw)
-        raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
+        raise NetworkError(where, reason, first_contact=False) from None
     raw.release_conn()
-    return body
+    return b"".join(chunks)
 
 
 def _drop(raw: urllib3.BaseHTTPResponse) -> None:
