@@ -18,6 +18,7 @@ from tap_ghcr.registry import (
 )
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
+from tap_ghcr.registry.retry import RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 from tests.emulator.servers import LoggedServer, QuietHandler
 from tests.emulator.tls import self_signed
@@ -292,3 +293,31 @@ def test_a_proxy_it_cannot_speak_to_is_named_up_front(monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     with pytest.raises(ProxyNotSupportedError, match=r"proxy ftp://proxy\.example:3129 is a ftp:// URL"):
         RegistryClient("https://ghcr.io")
+
+
+@pytest.mark.parametrize(("retry_after", "calls", "waited"), [
+    ("86400", 1, []),  # a day: given up at once, with what it asked for
+    ("21", 1, []),  # just over the policy's 20 s cap
+    ("2", 2, [2.0]),  # within the cap: waited, then tried again
+])
+def test_a_retry_after_longer_than_the_cap_gives_up_at_once(retry_after, calls, waited):
+    def script(h, n):
+        if n == 1:
+            h.send_body(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+                        {"Retry-After": retry_after})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server, counter = _scripted_server(script)
+    slept: list[float] = []
+    client = RegistryClient(server.url, policy=RetryPolicy(base=0.25, cap=20.0, max_tries=6, sleep=slept.append))
+    try:
+        if calls == 1:
+            with pytest.raises(RegistryError, match=f"429 .*asked to wait {retry_after} s") as caught:
+                client.list_tags("o/r")
+            assert caught.value.temporary
+        else:
+            assert client.list_tags("o/r") == ["x"]
+        assert counter["n"] == calls and slept == waited
+    finally:
+        server.stop()

@@ -530,3 +530,29 @@ def test_an_error_page_over_the_bound_is_judged_by_its_status(status, endless, e
         assert caught.value.temporary is temporary
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("manifest", "registry answered 307 .*a redirect not followed"),
+    ("config", "more than 5 redirects"),
+    ("blob", "more than 5 redirects"),
+])
+def test_a_redirect_not_followed_is_a_temporary_error_not_a_digest_mismatch(kind, message):
+    """A manifest 307 (not followed) and a blob redirect loop used to be 'failed its digest check' (final)."""
+    def script(h):
+        h.send_body(307, b"", {"Location": f"/loop/{len(h.server.seen)}{h.path}"})
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    digest = "sha256:" + "0" * 64
+    try:
+        with pytest.raises(RegistryError, match=message) as caught:
+            if kind == "manifest":
+                client.get_manifest("o/r", digest)
+            elif kind == "config":
+                client.get_blob("o/r", digest)
+            else:
+                client.download_blob("o/r", digest, max_bytes=1 << 20)
+        assert not isinstance(caught.value, DigestMismatchError) and caught.value.temporary
+    finally:
+        server.stop()

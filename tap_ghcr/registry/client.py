@@ -20,13 +20,14 @@ from tap_ghcr.registry import redirect, transport
 from tap_ghcr.registry.challenge import Challenge, parse_challenge
 from tap_ghcr.registry.errors import (
     DigestMismatchError,
+    RedirectNotFollowedError,
     RegistryError,
     RegistryUnreachableError,
     ResponseTooLargeError,
     error_for,
 )
 from tap_ghcr.registry.media_types import ACCEPT
-from tap_ghcr.registry.realm import same_registry
+from tap_ghcr.registry.realm import same_registry, shown
 from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy, retry_after_seconds
 from tap_ghcr.registry.token import TokenSource
 from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, SlowAnswerError, Transport
@@ -275,6 +276,16 @@ class RegistryClient:
             token = self.tokens.get(challenge, offered.scope or scope)
         if response.status_code >= 400:
             raise error_for(response, what)
+        if 300 <= response.status_code < 400:
+            response.close()
+            location = shown(response.headers.get("Location") or "")
+            if follow:
+                raise RedirectNotFollowedError(
+                    f"{what}: more than {redirect.MAX_REDIRECTS} redirects (the last one to {location})",
+                    response.status_code)
+            raise RedirectNotFollowedError(
+                f"{what}: the registry answered {response.status_code} (to {location}), a redirect not followed "
+                "for this request", response.status_code)
         return response
 
     def _send(
@@ -319,10 +330,18 @@ class RegistryClient:
                 raise RetryableAnswer(response)
             return response
 
+        def too_long(exc: BaseException) -> bool:
+            """A server wait over the policy's cap: give up now (the package is tried again next sync)."""
+            wait = getattr(exc, "retry_after", None)
+            return wait is not None and wait > min(self.policy.cap, self.policy.max_time)
+
         try:
             return self.policy.call(attempt, _RETRY_ON, on_retry=_log_retry, first_contact=_first_contact,
-                                    stop=self.stopped)
+                                    stop=self.stopped, giveup=too_long)
         except RetryableAnswer as exc:
+            if too_long(exc):
+                exc.response.note = (f"it asked to wait {exc.retry_after:.0f} s (Retry-After), longer than the "
+                                     f"{self.policy.cap:.0f} s this tap waits; tried again next sync")
             return exc.response
 
 

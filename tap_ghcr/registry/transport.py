@@ -94,6 +94,7 @@ class Response:
     content: bytes
     url: str
     raw: urllib3.BaseHTTPResponse | None = field(default=None, repr=False)
+    note: str = ""  # said after the status in an error (e.g. a Retry-After too long to wait)
 
     @property
     def is_redirect(self) -> bool:
