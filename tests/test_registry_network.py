@@ -556,3 +556,14 @@ def test_a_redirect_not_followed_is_a_temporary_error_not_a_digest_mismatch(kind
         assert not isinstance(caught.value, DigestMismatchError) and caught.value.temporary
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage"])
+def test_a_bad_ca_bundle_is_named_up_front_on_the_registry_side(tmp_path, monkeypatch, kind):
+    bundle = tmp_path / "ca.pem"
+    if kind == "garbage":
+        bundle.write_text("not a certificate\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with pytest.raises(RegistryError, match=f"the CA bundle {bundle} \\(REQUESTS_CA_BUNDLE\\)") as caught:
+        RegistryClient("https://127.0.0.1:9")
+    assert not caught.value.temporary

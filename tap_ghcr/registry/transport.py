@@ -6,7 +6,8 @@ decided per request URL: the registry, its token realm and the blob storage
 host each get the proxy the environment names for them. `requests.utils`
 makes that decision, so both sides cannot drift apart. http:// and https://
 proxies are supported; socks5:// / socks5h:// / socks4:// need PySocks.
-TLS is always verified, against REQUESTS_CA_BUNDLE or SSL_CERT_FILE, else certifi.
+TLS is always verified, against REQUESTS_CA_BUNDLE, SSL_CERT_FILE or CURL_CA_BUNDLE, else certifi
+(the GitHub side uses the same file).
 Redirects are left to the caller (see `redirect`).
 """
 
@@ -117,9 +118,30 @@ class Response:
             self.raw.release_conn()
 
 
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+
+
 def ca_bundle() -> str:
-    """The CA file requests would use: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, else certifi's."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or certifi.where()
+    """The CA file for both sides: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE, else certifi's."""
+    return next((os.environ[v] for v in CA_VARIABLES if os.environ.get(v)), None) or certifi.where()
+
+
+def ca_problem() -> str | None:
+    """Why the CA bundle the environment names cannot be used (missing, unreadable, no certificate); None if fine."""
+    for variable in CA_VARIABLES:
+        path = os.environ.get(variable)
+        if not path:
+            continue
+        if os.path.isdir(path):
+            return None  # a directory of hashed certificates: left to the TLS library
+        try:
+            ssl.create_default_context(cafile=path)
+        except FileNotFoundError:
+            return f"the CA bundle {path} ({variable}) does not exist"
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return f"the CA bundle {path} ({variable}) holds no usable certificate ({type(exc).__name__})"
+        return None
+    return None
 
 
 def origin_of(url: str) -> str:
@@ -131,6 +153,9 @@ class Transport:
     """A PoolManager (direct) and one ProxyManager per distinct proxy, each with `max_workers` connections a host."""
 
     def __init__(self, max_workers: int, user_agent: str) -> None:
+        problem = ca_problem()
+        if problem:  # named now, once, not as a TLS failure on every request
+            raise CertificateError(problem, reason=problem)
         self.user_agent = user_agent
         self._pool_kw: dict[str, t.Any] = {
             "num_pools": 32,
@@ -186,11 +211,12 @@ class Transport:
                     from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError:
                 raise ProxyNotSupportedError(
-                    f"the proxy {_safe(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
+                    f"the proxy {safe_proxy(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
                 ) from None
             return SOCKSProxyManager(proxy, username=username or None, password=password or None, **self._pool_kw)
         if scheme not in ("http", "https"):
-            raise ProxyNotSupportedError(f"the proxy {_safe(proxy)} is a {scheme}:// URL, not http, https or socks")
+            raise ProxyNotSupportedError(
+                f"the proxy {safe_proxy(proxy)} is a {scheme}:// URL, not http, https or socks")
         headers = None
         if username:
             pair = f"{username}:{password}".encode()
@@ -273,7 +299,7 @@ class Transport:
 
 
 def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
-    reason = f"the proxy {_safe(proxy)} asked for credentials (407): put user and password in the proxy URL"
+    reason = f"the proxy {safe_proxy(proxy)} asked for credentials (407): put user and password in the proxy URL"
     return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
@@ -348,7 +374,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     text = str(exc).lower()
     if "407" in text:
         return "the proxy asked for credentials (407): put user and password in the proxy URL"
-    via = f" (via proxy {_safe(proxy)})" if proxy else ""
+    via = f" (via proxy {safe_proxy(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
         return "name not resolved" + via
     if "refused" in text:
@@ -366,7 +392,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     return f"connection failed ({type(exc).__name__}){via}"
 
 
-def _safe(url: str) -> str:
+def safe_proxy(url: str) -> str:
     """A proxy URL without its user-info."""
     parts = urlsplit(url if "://" in url else "http://" + url)
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
