@@ -251,7 +251,7 @@ class GitHubStream(RESTStream):
             on_retry=self._log_retry,
             first_contact=self._first_contact,
             max_time=float(self.config.get("max_rate_limit_wait", 900)) + 300.0,
-            giveup=lambda exc: isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc),
+            giveup=_final,
         )
 
         def call(*args: t.Any, **kwargs: t.Any) -> t.Any:
@@ -338,6 +338,13 @@ class BoundedAdapter(HTTPAdapter):
         response._content_consumed = True
         response.raw.release_conn()
         return response
+
+
+def _final(exc: BaseException) -> bool:
+    """Not worth another try: a proxy's 407, a certificate that does not verify."""
+    if isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc):
+        return True
+    return isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _answered(tap: t.Any) -> set[str]:

@@ -290,3 +290,18 @@ def test_a_proxy_problem_on_the_github_side_names_the_proxy(tmp_path, proxy, exp
     line = _one_error_line(run.stderr)
     assert expected.format(port=port) in line, line
     assert "pw" not in line
+
+
+def test_an_untrusted_github_certificate_is_not_retried(tmp_path):
+    from tests.emulator.tls import self_signed
+
+    _, context = self_signed(tmp_path, verifiable=False)
+    api = _github(lambda h: h.send_body(200, b"[]"), tls_context=context)
+    try:
+        run = run_tap({**GITHUB_SIDE, "api_url": f"https://127.0.0.1:{api.server_address[1]}"}, tmp_path,
+                      timeout=60)
+    finally:
+        api.stop()
+    assert run.returncode == 1
+    assert "TLS certificate did not verify" in _one_error_line(run.stderr)
+    assert "retry" not in run.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 
@@ -319,5 +320,35 @@ def test_a_retry_after_longer_than_the_cap_gives_up_at_once(retry_after, calls, 
         else:
             assert client.list_tags("o/r") == ["x"]
         assert counter["n"] == calls and slept == waited
+    finally:
+        server.stop()
+
+
+def test_urllib3s_own_stale_connection_retry_logs_nothing(caplog):
+    """A connection dropped without an answer is tried again once by urllib3: no raw `Retrying (Retry(...` line."""
+    def script(h, n):
+        if n == 1:
+            h.close_connection = True  # no answer at all: what a stale keep-alive connection looks like
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server, calls = _scripted_server(script)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            assert RegistryClient(server.url).list_tags("o/r") == ["x"]
+        assert calls["n"] == 2
+        assert not [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    finally:
+        server.stop()
+
+
+def test_https_on_an_http_port_is_a_first_contact_failure_three_quick_tries():
+    server, _ = _scripted_server(lambda h, n: h.send_body(200, b'{"tags":[]}'))
+    slept: list[float] = []
+    try:
+        with pytest.raises(RegistryUnreachableError, match="TLS handshake failed"):
+            RegistryClient(f"https://127.0.0.1:{server.server_address[1]}",
+                           policy=RetryPolicy(base=0.25, cap=20.0, max_tries=6, sleep=slept.append)).list_tags("o/r")
+        assert len(slept) == 2, "three tries, as for any host that never answered"
     finally:
         server.stop()

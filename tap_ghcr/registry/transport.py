@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import ssl
 import threading
@@ -51,6 +52,17 @@ _CHUNK = 64 * 1024
 #: A stale keep-alive connection (closed by the server while idle) is replaced at once, for idempotent methods.
 _STALE_RETRY = urllib3.Retry(total=1, connect=0, read=1, status=0, other=0, redirect=0,
                              raise_on_redirect=False, raise_on_status=False, allowed_methods={"GET", "HEAD"})
+
+
+class _NoRetryNoise(logging.Filter):
+    """urllib3 logs its own stale-connection retry ("Retrying (Retry(total=0...") as a WARNING: that retry is
+    an implementation detail (the policy's retries are logged by the client), so its line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoRetryNoise())
 
 
 class ProxyNotSupportedError(RegistryError):
@@ -364,7 +376,7 @@ def never_connected(exc: BaseException) -> bool:
 
     (A connection that was made and then dropped is another matter: that host is there.)"""
     inner = _innermost(exc)
-    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError)) or (
+    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError, ssl.SSLError)) or (
         isinstance(inner, u3.ProxyError) and isinstance(inner.original_error, u3.NewConnectionError))
 
 
