@@ -567,3 +567,35 @@ def test_a_bad_ca_bundle_is_named_up_front_on_the_registry_side(tmp_path, monkey
     with pytest.raises(RegistryError, match=f"the CA bundle {bundle} \\(REQUESTS_CA_BUNDLE\\)") as caught:
         RegistryClient("https://127.0.0.1:9")
     assert not caught.value.temporary
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("blob", r"a redirect to 'http://\[::1/x', which is not a URL"),
+    ("token-redirect", r"a redirect to 'http://\[::1/x', which is not a URL"),
+    ("expires", None),  # expires_in 1e400: read as the longest lifetime, not an OverflowError
+])
+def test_malformed_registry_answers_are_errors_not_crashes(kind, message):
+    def script(h):
+        if h.path.startswith("/token"):
+            if kind == "token-redirect":
+                h.send_body(307, b"", {"Location": "http://[::1/x"})
+            else:
+                h.send_body(200, b'{"token": "registry-bearer-0001", "expires_in": 1e400}')
+        elif kind == "blob":
+            h.send_body(307, b"", {"Location": "http://[::1/x"})
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0001":
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    try:
+        if message is None:
+            assert client.list_tags("o/r") == ["x"]
+        else:
+            with pytest.raises(RegistryError, match=message):
+                client.get_blob("o/r", "sha256:" + "0" * 64)
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from urllib3 import exceptions as u3
 
@@ -306,7 +306,7 @@ class RegistryClient:
                 if not (follow and response.is_redirect):
                     break
                 response.close()
-                target = urljoin(url, response.headers["Location"])
+                target = redirect.target_of(url, response.headers["Location"], what)
                 # ghcr.io sends blobs to a storage host: it must never see our token (nor over plain http).
                 headers = redirect.headers_for(url, target, headers)
                 url = target

@@ -8,6 +8,7 @@ the choice to the client; `requests` strips it the same way).
 from __future__ import annotations
 
 import typing as t
+from urllib.parse import urljoin
 
 from tap_ghcr.registry.realm import parse_or_none
 
@@ -39,3 +40,14 @@ def headers_for(from_url: str, to_url: str, headers: t.Mapping[str, str]) -> dic
     if keeps_credentials(from_url, to_url):
         return dict(headers)
     return {k: v for k, v in headers.items() if k.lower() != "authorization"}
+
+
+def target_of(url: str, location: str, what: str) -> str:
+    """Where a redirect from `url` to `location` goes; a Location no URL parser can read is a RegistryError."""
+    from tap_ghcr.registry.errors import RegistryError
+    from tap_ghcr.registry.realm import shown
+
+    try:
+        return urljoin(url, location)
+    except ValueError:
+        raise RegistryError(f"{what}: a redirect to {shown(location)}, which is not a URL") from None
