@@ -11,12 +11,16 @@ import typing as t
 from dataclasses import dataclass
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies, select_proxy
 from singer_sdk.authenticators import BearerTokenAuthenticator, SimpleAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import HeaderLinkPaginator
 from singer_sdk.streams import RESTStream
 
 from tap_ghcr.errors import (
+    ConfigError,
     GitHubAuthError,
     GitHubConnectionError,
     GitHubNotFoundError,
@@ -25,7 +29,16 @@ from tap_ghcr.errors import (
 )
 from tap_ghcr.redact import redact
 from tap_ghcr.registry.retry import GITHUB_POLICY, RetryPolicy, retry_after_seconds
-from tap_ghcr.registry.transport import network_reason, never_connected
+from tap_ghcr.registry.transport import (
+    BODY_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    ca_bundle,
+    ca_problem,
+    network_reason,
+    never_connected,
+    safe_proxy,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -106,8 +119,24 @@ class GitHubStream(RESTStream):
         }
 
     @property
-    def timeout(self) -> int:
-        return 60
+    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
+        """10 s to connect, 60 s between bytes: the registry side's timeouts."""
+        return (CONNECT_TIMEOUT, READ_TIMEOUT)
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The SDK's session, set up once: CA bundle from the environment (the SDK's `session.send` skips
+        requests' environment merging for `verify`), and the bounded adapter for both schemes."""
+        session = super().requests_session
+        if not isinstance(session.get_adapter("https://x"), BoundedAdapter):
+            problem = ca_problem()
+            if problem:
+                raise ConfigError(problem)
+            session.verify = ca_bundle()
+            adapter = BoundedAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        return session
 
     def get_new_paginator(self) -> HeaderLinkPaginator:
         """Required by the SDK; the streams page with `iter_pages` instead, to send ETags."""
@@ -222,7 +251,7 @@ class GitHubStream(RESTStream):
             on_retry=self._log_retry,
             first_contact=self._first_contact,
             max_time=float(self.config.get("max_rate_limit_wait", 900)) + 300.0,
-            giveup=lambda exc: isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc),
+            giveup=_final,
         )
 
         def call(*args: t.Any, **kwargs: t.Any) -> t.Any:
@@ -232,7 +261,7 @@ class GitHubStream(RESTStream):
                 url = getattr(exc.request, "url", None) or self.url_base
                 origin = "/".join(str(url).split("/")[:3])
                 raise GitHubConnectionError(
-                    f"could not connect to {origin} (api_url): {network_reason(exc)}"
+                    f"could not connect to {origin} (api_url): {network_reason(exc, proxy_for(str(url)))}"
                 ) from None
 
         return call
@@ -250,6 +279,72 @@ class GitHubStream(RESTStream):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         reason = status or (network_reason(exc) if isinstance(exc, requests.RequestException) else type(exc).__name__)
         self.logger.warning("GitHub request failed (%s); retry %d in %.1f s", reason, tries, wait)
+
+
+#: A GitHub list page is 100 small objects; a body past this is no GitHub answer (an endless body once
+#: grew the tap to 3 GB).
+MAX_PAGE_BYTES = 16 * 1024 * 1024
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (the same rule on both sides), or None."""
+    try:
+        return select_proxy(url, get_environ_proxies(url))
+    except ValueError:
+        return None
+
+
+class BoundedAdapter(HTTPAdapter):
+    """Reads each GitHub answer itself: at most MAX_PAGE_BYTES, within BODY_DEADLINE, and says which proxy
+    it cannot use (a proxy URL without a scheme is taken as http://, as on the registry side)."""
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: t.Any) -> requests.Response:
+        proxies = {key: value if not value or "://" in value else "http://" + value
+                   for key, value in (kwargs.pop("proxies", None) or {}).items()}
+        proxy = select_proxy(request.url or "", proxies)
+        if proxy and proxy.lower().startswith("socks"):
+            try:
+                import socks  # type: ignore[import-untyped]  # noqa: F401
+            except ImportError:
+                raise GitHubConnectionError(
+                    f"the proxy {safe_proxy(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
+                ) from None
+        response = super().send(request, stream=True, proxies=proxies, **kwargs)
+        if stream:
+            return response
+        origin = "/".join(str(request.url).split("/")[:3])
+        ends = time.monotonic() + BODY_DEADLINE
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                total += len(chunk)
+                if total > MAX_PAGE_BYTES:
+                    raise GitHubConnectionError(
+                        f"{origin} (api_url) sent an answer over {MAX_PAGE_BYTES} bytes for "
+                        f"{redact(request.path_url.split('?')[0])}: is api_url a GitHub API?")
+                if time.monotonic() > ends:
+                    raise GitHubConnectionError(
+                        f"{origin} (api_url) took over {BODY_DEADLINE:.0f} s to send "
+                        f"{redact(request.path_url.split('?')[0])}; giving up")
+                chunks.append(chunk)
+        except GitHubConnectionError:
+            response.close()
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc, request=request) from None
+        response._content = b"".join(chunks)  # what requests does when it reads the body itself
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
+
+
+def _final(exc: BaseException) -> bool:
+    """Not worth another try: a proxy's 407, a certificate that does not verify."""
+    if isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc):
+        return True
+    return isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _answered(tap: t.Any) -> set[str]:

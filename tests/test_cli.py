@@ -153,3 +153,157 @@ def test_readme_documents_every_setting_and_stream():
     assert "./scripts/demo" in first_block and "./scripts/test" in first_block
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "./scripts/test" in ci
+
+
+def _echoing_registry():
+    """A registry whose token endpoint answers 401 echoing the Authorization header it got."""
+    from tests.emulator.servers import LoggedServer, QuietHandler
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            if self.path.startswith("/token"):
+                echoed = f"you sent {self.headers.get('Authorization', '')}"
+                body = {"errors": [{"code": "DENIED", "message": "denied", "detail": echoed}]}
+                self.send_body(401, json.dumps(body).encode())
+            else:
+                realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+                self.send_body(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                               {"WWW-Authenticate": f'Bearer realm="{realm}",service="x"'})
+
+        do_HEAD = do_GET
+
+    return LoggedServer(Handler).start()
+
+
+@pytest.mark.parametrize("username", ["alice", None])
+def test_an_echoed_basic_header_is_masked_in_warnings_and_the_error_line(tmp_path, username):
+    import base64
+
+    token = "ghp_echoechoechoechoechoechoecho00000000"
+    registry = _echoing_registry()
+    try:
+        config = {"token": token, "api_url": "http://127.0.0.1:9", "registry_url": registry.url, "images": ["o/n"],
+                  **({"username": username} if username else {})}
+        run = run_tap(config, tmp_path, timeout=60)
+    finally:
+        registry.stop()
+    output = run.stdout + run.stderr
+    assert "you sent Basic ***" in output, output  # the echo reached a log line, masked
+    for user in ("alice", "tap-ghcr", "x-access-token", ""):
+        assert base64.b64encode(f"{user}:{token}".encode()).decode() not in output
+
+
+def _github(script, tls_context=None):
+    """An `api_url` answering every GET from `script(handler)`."""
+    from tests.emulator.servers import LoggedServer, QuietHandler
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            script(self)
+
+    server = LoggedServer(Handler)
+    if tls_context is not None:
+        server.socket = tls_context.wrap_socket(server.socket, server_side=True)
+    return server.start()
+
+
+def _endless(h):
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    try:
+        for _ in range(100_000):  # 6.5 GB if nobody stops reading
+            h.wfile.write(b"%x\r\n%s\r\n" % (65536, b" " * 65536))
+    except OSError:
+        pass
+
+
+GITHUB_SIDE = {"token": "ghp_githubsidegithubsidegithubside000000", "username": "me", "organizations": ["o"]}
+
+
+def test_an_endless_github_answer_is_one_line_naming_api_url(tmp_path):
+    api = _github(_endless)
+    try:
+        run = run_tap({**GITHUB_SIDE, "api_url": api.url}, tmp_path, timeout=60)
+    finally:
+        api.stop()
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert f"{api.url} (api_url) sent an answer over 16777216 bytes" in line, line
+
+
+def test_the_github_side_waits_10_s_to_connect_like_the_registry_side():
+    from tap_ghcr.client import GitHubStream
+
+    assert GitHubStream.timeout.fget(None) == (10.0, 60.0)
+
+
+def test_the_github_side_trusts_the_ca_bundle_from_the_environment(tmp_path):
+    from tests.emulator.tls import self_signed
+
+    cert, context = self_signed(tmp_path, verifiable=True)
+    api = _github(lambda h: h.send_body(200, b"[]"), tls_context=context)
+    try:
+        url = f"https://127.0.0.1:{api.server_address[1]}"
+        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+            env = {"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "", "CURL_CA_BUNDLE": "", variable: str(cert)}
+            run = run_tap({**GITHUB_SIDE, "api_url": url}, tmp_path, env=env, timeout=60)
+            assert run.returncode == 0, run.stderr
+    finally:
+        api.stop()
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage"])
+def test_a_bad_ca_bundle_is_one_line_naming_the_file(tmp_path, kind):
+    bundle = tmp_path / "ca.pem"
+    if kind == "garbage":
+        bundle.write_text("not a certificate\n")
+    api = _github(lambda h: h.send_body(200, b"[]"))
+    try:
+        run = run_tap({**GITHUB_SIDE, "api_url": api.url}, tmp_path, env={"REQUESTS_CA_BUNDLE": str(bundle)},
+                      timeout=60)
+    finally:
+        api.stop()
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert f"CA bundle {bundle} (REQUESTS_CA_BUNDLE)" in line, line
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("proxy", "expected"), [
+    ("http://127.0.0.1:{port}", "connection refused (via proxy http://127.0.0.1:{port})"),
+    ("u:pw@127.0.0.1:{port}", "connection refused (via proxy http://127.0.0.1:{port})"),  # no scheme: http
+    ("socks5://127.0.0.1:{port}", "the proxy socks5://127.0.0.1:{port} is a SOCKS proxy: install PySocks"),
+])
+def test_a_proxy_problem_on_the_github_side_names_the_proxy(tmp_path, proxy, expected):
+    port = _free_port()
+    config = {**GITHUB_SIDE, "api_url": "http://127.0.0.1:9"}
+    env = {"HTTP_PROXY": proxy.format(port=port), "HTTPS_PROXY": proxy.format(port=port), "NO_PROXY": ""}
+    run = run_tap(config, tmp_path, env=env, timeout=60)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert expected.format(port=port) in line, line
+    assert "pw" not in line
+
+
+def test_an_untrusted_github_certificate_is_not_retried(tmp_path):
+    from tests.emulator.tls import self_signed
+
+    _, context = self_signed(tmp_path, verifiable=False)
+    api = _github(lambda h: h.send_body(200, b"[]"), tls_context=context)
+    try:
+        run = run_tap({**GITHUB_SIDE, "api_url": f"https://127.0.0.1:{api.server_address[1]}"}, tmp_path,
+                      timeout=60)
+    finally:
+        api.stop()
+    assert run.returncode == 1
+    assert "TLS certificate did not verify" in _one_error_line(run.stderr)
+    assert "retry" not in run.stderr

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 
 import pytest
 
-from tap_ghcr.registry import ManifestUnknownError, RegistryClient, RegistryUnauthorizedError, RegistryUnreachableError
+from tap_ghcr.registry import (
+    ManifestUnknownError,
+    RegistryClient,
+    RegistryError,
+    RegistryUnauthorizedError,
+    RegistryUnreachableError,
+)
 from tap_ghcr.registry.challenge import parse_challenge
 from tap_ghcr.registry.errors import describe_errors
+from tap_ghcr.registry.retry import RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 from tests.emulator.servers import LoggedServer, QuietHandler
 from tests.emulator.tls import self_signed
@@ -118,6 +126,42 @@ def test_tags_follow_link_pages():
     server, _ = _scripted_server(script)
     try:
         assert RegistryClient(server.url).list_tags("o/r", page_size=2) == ["a", "b", "c", "d", "e"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("link", "message"), [
+    (lambda n: "</v2/o/r/tags/list?n=2&last=a>", "links back to a page it already sent"),  # the same page
+    (lambda n: "</v2/o/r/tags/list?n=100>", "links back to a page it already sent"),  # back to the first
+    (lambda n: f"</v2/o/r/tags/list?n=2&last=t{n}>", "more than 5 pages of tags"),  # always a new one
+])
+def test_a_tags_list_that_never_ends_is_an_error(monkeypatch, link, message):
+    monkeypatch.setattr("tap_ghcr.registry.client.MAX_TAG_PAGES", 5)
+
+    def script(h, n):
+        h.send_body(200, json.dumps({"name": "o/r", "tags": [f"t{n}"]}).encode(), {"Link": f'{link(n)}; rel="next"'})
+
+    server, calls = _scripted_server(script)
+    try:
+        with pytest.raises(RegistryError, match=f"o/r tags: .*{message}"):
+            RegistryClient(server.url).list_tags("o/r")
+        assert calls["n"] <= 5
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("body", [
+    b'{"name":"o/r","tags":"v1"}',
+    b'{"name":"o/r","tags":[{"name":"v1"}]}',
+    b'{"name":"o/r","tags":["v1",null]}',
+    b'["v1","v2"]',
+    b"<html>captive portal</html>",
+])
+def test_a_tags_list_that_is_not_a_list_of_strings_is_an_error_naming_the_repository(body):
+    server, _ = _scripted_server(lambda h, n: h.send_body(200, body))
+    try:
+        with pytest.raises(RegistryError, match=r"^o/r tags: "):
+            RegistryClient(server.url).list_tags("o/r")
     finally:
         server.stop()
 
@@ -250,3 +294,61 @@ def test_a_proxy_it_cannot_speak_to_is_named_up_front(monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     with pytest.raises(ProxyNotSupportedError, match=r"proxy ftp://proxy\.example:3129 is a ftp:// URL"):
         RegistryClient("https://ghcr.io")
+
+
+@pytest.mark.parametrize(("retry_after", "calls", "waited"), [
+    ("86400", 1, []),  # a day: given up at once, with what it asked for
+    ("21", 1, []),  # just over the policy's 20 s cap
+    ("2", 2, [2.0]),  # within the cap: waited, then tried again
+])
+def test_a_retry_after_longer_than_the_cap_gives_up_at_once(retry_after, calls, waited):
+    def script(h, n):
+        if n == 1:
+            h.send_body(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+                        {"Retry-After": retry_after})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server, counter = _scripted_server(script)
+    slept: list[float] = []
+    client = RegistryClient(server.url, policy=RetryPolicy(base=0.25, cap=20.0, max_tries=6, sleep=slept.append))
+    try:
+        if calls == 1:
+            with pytest.raises(RegistryError, match=f"429 .*asked to wait {retry_after} s") as caught:
+                client.list_tags("o/r")
+            assert caught.value.temporary
+        else:
+            assert client.list_tags("o/r") == ["x"]
+        assert counter["n"] == calls and slept == waited
+    finally:
+        server.stop()
+
+
+def test_urllib3s_own_stale_connection_retry_logs_nothing(caplog):
+    """A connection dropped without an answer is tried again once by urllib3: no raw `Retrying (Retry(...` line."""
+    def script(h, n):
+        if n == 1:
+            h.close_connection = True  # no answer at all: what a stale keep-alive connection looks like
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server, calls = _scripted_server(script)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            assert RegistryClient(server.url).list_tags("o/r") == ["x"]
+        assert calls["n"] == 2
+        assert not [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    finally:
+        server.stop()
+
+
+def test_https_on_an_http_port_is_a_first_contact_failure_three_quick_tries():
+    server, _ = _scripted_server(lambda h, n: h.send_body(200, b'{"tags":[]}'))
+    slept: list[float] = []
+    try:
+        with pytest.raises(RegistryUnreachableError, match="TLS handshake failed"):
+            RegistryClient(f"https://127.0.0.1:{server.server_address[1]}",
+                           policy=RetryPolicy(base=0.25, cap=20.0, max_tries=6, sleep=slept.append)).list_tags("o/r")
+        assert len(slept) == 2, "three tries, as for any host that never answered"
+    finally:
+        server.stop()

@@ -16,10 +16,14 @@ import requests
 from tap_ghcr.inventory import RegistryFetcher
 from tap_ghcr.registry import (
     DigestMismatchError,
+    ManifestUnknownError,
     ProxyAuthenticationError,
     RegistryClient,
+    RegistryError,
+    RegistryUnauthorizedError,
     ResponseTooLargeError,
 )
+from tap_ghcr.registry.retry import RetryPolicy
 from tests.conftest import run_tap
 from tests.emulator.registry import BLOB_HOST
 from tests.emulator.servers import LoggedServer, QuietHandler
@@ -90,6 +94,48 @@ def test_a_token_realm_on_another_host_gets_no_credentials(caplog):
     finally:
         realm.stop()
         registry.stop()
+
+
+def _attacker(host: str = "127.0.0.4"):
+    return scripted(lambda h: h.send_body(200, json.dumps({"token": "attacker-issued-0001"}).encode()), host=host)
+
+
+def test_a_backslash_realm_is_refused_though_urlsplit_names_the_registry_host(caplog):
+    """`http://127.0.0.4:P\\@127.0.0.1/token`: urlsplit says 127.0.0.1, urllib3 connects to 127.0.0.4."""
+    evil = _attacker()
+    registry = token_registry(realm=f"http://127.0.0.4:{evil.server_address[1]}\\@127.0.0.1/token")
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with caplog.at_level(logging.WARNING, logger="tap-ghcr.registry"), pytest.raises(RegistryError):
+            client.list_tags("o/r")  # the attacker's token is refused by the registry
+        assert credentials_seen(evil) == [] and credentials_seen(registry) == []
+        assert any("token realm" in r.getMessage() and "without credentials" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        evil.stop()
+        registry.stop()
+
+
+@pytest.mark.parametrize("backslash", [False, True])
+def test_a_challenge_from_the_blob_storage_host_is_never_taken(backslash):
+    """A 401 from the host a blob redirect led to names a realm: nobody is asked for a token."""
+    evil = _attacker()
+    realm = f"http://127.0.0.4:{evil.server_address[1]}" + ("\\@127.0.0.1" if backslash else "") + "/token"
+    storage = scripted(lambda h: h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'}),
+                       host=BLOB_HOST)
+
+    def script(h):
+        h.send_body(307, b"", {"Location": f"{storage.url}/data{h.path}"})
+
+    registry = scripted(script)
+    try:
+        client = RegistryClient(registry.url, credentials=lambda: ("me", GITHUB_TOKEN))
+        with pytest.raises(RegistryError, match="registry answered 401"):
+            client.get_blob("o/r", "sha256:" + "0" * 64)
+        assert evil.seen == [], "the storage host's realm was never asked"
+    finally:
+        for server in (evil, storage, registry):
+            server.stop()
 
 
 def test_a_token_realm_on_the_registry_host_gets_the_credentials():
@@ -404,3 +450,152 @@ def test_a_socks_proxy_without_pysocks_is_named_up_front(monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
     with pytest.raises(ProxyNotSupportedError, match="PySocks"):
         RegistryClient("https://ghcr.io")
+
+
+def _trickle(h, status: int = 200, total: int = 1000, every: float = 0.05) -> None:
+    """Headers at once, then the body one byte at a time (a client without a total deadline waits forever)."""
+    h.send_response(status)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(total))
+    h.end_headers()
+    try:
+        for _ in range(min(total, int(5 / every))):
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(every)
+    except OSError:
+        pass  # the client gave up: what the test wants
+
+
+@pytest.mark.parametrize("kind", ["manifest", "token", "blob", "config"])
+def test_a_trickling_answer_is_given_up_at_its_deadline(monkeypatch, kind):
+    monkeypatch.setattr("tap_ghcr.registry.transport.BODY_DEADLINE", 0.5)
+    monkeypatch.setattr("tap_ghcr.registry.transport.BLOB_DEADLINE", 0.5)
+
+    def script(h):
+        if kind == "token" and "/token" not in h.path:
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'})
+        else:
+            _trickle(h)
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryError, match="took over") as caught:
+            if kind in ("manifest", "token"):
+                client.get_manifest("o/r", "latest")
+            elif kind == "blob":
+                client.download_blob("o/r", "sha256:" + "0" * 64, max_bytes=1 << 20)
+            else:
+                client.get_blob("o/r", "sha256:" + "0" * 64)
+        assert caught.value.temporary, "a slow server is tried again next sync"
+        assert time.monotonic() - started < 3.0
+    finally:
+        server.stop()
+
+
+def _error_page(status: int, endless: bool):
+    def script(h):
+        if not endless:
+            h.send_body(status, b"<html>" + b"x" * (70 * 1024) + b"</html>", content_type="text/html")
+            return
+        h.send_response(status)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        try:
+            for _ in range(10_000):
+                h.wfile.write(b"%x\r\n%s\r\n" % (65536, b"x" * 65536))
+        except OSError:
+            pass
+
+    return scripted(script)
+
+
+@pytest.mark.parametrize(("status", "endless", "error", "temporary"), [
+    (503, False, RegistryError, True),
+    (500, True, RegistryError, True),
+    (429, False, RegistryError, True),
+    (404, False, ManifestUnknownError, False),
+    (401, True, RegistryUnauthorizedError, False),
+])
+def test_an_error_page_over_the_bound_is_judged_by_its_status(status, endless, error, temporary):
+    server = _error_page(status, endless)
+    client = RegistryClient(server.url, policy=RetryPolicy(max_tries=2, sleep=lambda s: None))
+    try:
+        with pytest.raises(error) as caught:
+            client.get_manifest("o/r", "latest")
+        assert type(caught.value) is error and caught.value.status == status
+        assert caught.value.temporary is temporary
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("manifest", "registry answered 307 .*a redirect not followed"),
+    ("config", "more than 5 redirects"),
+    ("blob", "more than 5 redirects"),
+])
+def test_a_redirect_not_followed_is_a_temporary_error_not_a_digest_mismatch(kind, message):
+    """A manifest 307 (not followed) and a blob redirect loop used to be 'failed its digest check' (final)."""
+    def script(h):
+        h.send_body(307, b"", {"Location": f"/loop/{len(h.server.seen)}{h.path}"})
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    digest = "sha256:" + "0" * 64
+    try:
+        with pytest.raises(RegistryError, match=message) as caught:
+            if kind == "manifest":
+                client.get_manifest("o/r", digest)
+            elif kind == "config":
+                client.get_blob("o/r", digest)
+            else:
+                client.download_blob("o/r", digest, max_bytes=1 << 20)
+        assert not isinstance(caught.value, DigestMismatchError) and caught.value.temporary
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage"])
+def test_a_bad_ca_bundle_is_named_up_front_on_the_registry_side(tmp_path, monkeypatch, kind):
+    bundle = tmp_path / "ca.pem"
+    if kind == "garbage":
+        bundle.write_text("not a certificate\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with pytest.raises(RegistryError, match=f"the CA bundle {bundle} \\(REQUESTS_CA_BUNDLE\\)") as caught:
+        RegistryClient("https://127.0.0.1:9")
+    assert not caught.value.temporary
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("blob", r"a redirect to 'http://\[::1/x', which is not a URL"),
+    ("token-redirect", r"a redirect to 'http://\[::1/x', which is not a URL"),
+    ("expires", None),  # expires_in 1e400: read as the longest lifetime, not an OverflowError
+])
+def test_malformed_registry_answers_are_errors_not_crashes(kind, message):
+    def script(h):
+        if h.path.startswith("/token"):
+            if kind == "token-redirect":
+                h.send_body(307, b"", {"Location": "http://[::1/x"})
+            else:
+                h.send_body(200, b'{"token": "registry-bearer-0001", "expires_in": 1e400}')
+        elif kind == "blob":
+            h.send_body(307, b"", {"Location": "http://[::1/x"})
+        elif h.headers.get("Authorization") != "Bearer registry-bearer-0001":
+            realm = f"http://127.0.0.1:{h.server.server_address[1]}/token"
+            h.send_body(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}"'})
+        else:
+            h.send_body(200, b'{"name":"o/r","tags":["x"]}')
+
+    server = scripted(script)
+    client = RegistryClient(server.url)
+    try:
+        if message is None:
+            assert client.list_tags("o/r") == ["x"]
+        else:
+            with pytest.raises(RegistryError, match=message):
+                client.get_blob("o/r", "sha256:" + "0" * 64)
+    finally:
+        server.stop()

@@ -175,6 +175,14 @@ def test_temporary_or_final(error, temporary):
     ("https://10.0.0.8/token", "https://registry.example", False),  # private, not the registry host
     ("https://localhost/token", "https://ghcr.io", False),
     ("ftp://ghcr.io/token", "https://ghcr.io", False),
+    # urllib3 connects to what precedes a backslash; urlsplit reads the host after the last `@`
+    ("http://127.0.0.4:5000\\@127.0.0.1/token", "http://127.0.0.1:5000", False),
+    ("https://evil.example\\@ghcr.io/token", "https://ghcr.io", False),
+    ("https://x-access-token:t@ghcr.io/token", "https://ghcr.io", False),  # user-info
+    ("gopher://ghcr.io/token", "https://ghcr.io", False),
+    ("https://ghcr.io:99999/token", "https://ghcr.io", False),  # a bad port
+    ("http:///token", "http://127.0.0.1:5000", False),  # no host
+    ("http://[::1/token", "http://127.0.0.1:5000", False),  # a broken IPv6 literal
 ])
 def test_where_credentials_may_go(realm, registry, allowed):
     assert (realm_refusal(realm, registry) is None) is allowed
@@ -197,6 +205,9 @@ def test_the_registry_is_compared_by_host_and_port(url, credentials_host, same):
     ("https://ghcr.io/v2/a/blobs/x", "https://pkg-containers.githubusercontent.com/x", False),
     ("http://127.0.0.1:5000/v2/a", "http://127.0.0.1:5001/v2/a", False),
     ("http://127.0.0.1:5000/v2/a", "https://127.0.0.1:5000/v2/a", True),  # an upgrade, same host and port
+    ("https://ghcr.io/v2/a/blobs/x", "https://evil.example\\@ghcr.io/x", False),  # urllib3 connects to evil
+    ("https://ghcr.io/v2/a/blobs/x", "https://u:p@ghcr.io/x", False),
+    ("https://ghcr.io/v2/a/blobs/x", "https://ghcr.io:99999/x", False),
 ])
 def test_what_a_redirect_may_carry(source, target, keeps):
     assert keeps_credentials(source, target) is keeps

@@ -7,28 +7,30 @@ import json
 import logging
 import tempfile
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from functools import cached_property
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from urllib3 import exceptions as u3
 
 from tap_ghcr.registry import digest as digests
-from tap_ghcr.registry import redirect
+from tap_ghcr.registry import redirect, transport
 from tap_ghcr.registry.challenge import Challenge, parse_challenge
 from tap_ghcr.registry.errors import (
     DigestMismatchError,
+    RedirectNotFollowedError,
     RegistryError,
     RegistryUnreachableError,
     ResponseTooLargeError,
     error_for,
 )
 from tap_ghcr.registry.media_types import ACCEPT
-from tap_ghcr.registry.realm import same_registry
+from tap_ghcr.registry.realm import same_registry, shown
 from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy, retry_after_seconds
 from tap_ghcr.registry.token import TokenSource
-from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, Transport
+from tap_ghcr.registry.transport import NETWORK_ERRORS, NetworkError, Response, SlowAnswerError, Transport
 
 #: Manifests are read whole into memory. 4 MiB is what the OCI distribution-spec asks every registry to
 #: accept and what the CNCF distribution registry itself refuses to store beyond, so a larger manifest
@@ -40,6 +42,8 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 #: Streamed blobs stay in memory up to this size, then spill to a temporary file.
 SPOOL_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
+#: A tags list longer than this many pages (a million tags at 100 a page) is a registry in a loop.
+MAX_TAG_PAGES = 10_000
 logger = logging.getLogger("tap-ghcr.registry")
 
 
@@ -171,8 +175,12 @@ class RegistryClient:
             if length is not None and int(length) > max_bytes:
                 raise ResponseTooLargeError(f"{what}: the blob is {int(length)} bytes, over the {max_bytes}-byte bound")
             total = 0
+            ends = time.monotonic() + transport.BLOB_DEADLINE
             try:
-                for chunk in raw.stream(CHUNK_BYTES):
+                while chunk := raw.read1(CHUNK_BYTES):
+                    if time.monotonic() > ends:
+                        raise SlowAnswerError(f"{what}: the download took over {transport.BLOB_DEADLINE:.0f} s; "
+                                              "giving up on it for now")
                     total += len(chunk)
                     if total > max_bytes:
                         raise ResponseTooLargeError(f"{what}: the blob is over the {max_bytes}-byte bound")
@@ -193,19 +201,28 @@ class RegistryClient:
         return t.cast(t.BinaryIO, out)
 
     def list_tags(self, repository: str, page_size: int = 100) -> list[str]:
-        """Every tag, following `Link: rel=next` (and `n`/`last` where honoured)."""
+        """Every tag, following `Link: rel=next` (and `n`/`last` where honoured).
+
+        A next link seen before, or more than MAX_TAG_PAGES pages, ends in an error: a registry that
+        always links to another page must not keep a sync going forever."""
         tags: list[str] = []
         seen: set[str] = set()
         path = f"tags/list?n={page_size}"
+        visited = {path}
+        what = f"{repository} tags"
         while path:
-            response = self._request("GET", repository, path, f"{repository} tags", limit=self.max_manifest_bytes)
-            page = response.json().get("tags") or []
-            for tag in page:
+            response = self._request("GET", repository, path, what, limit=self.max_manifest_bytes)
+            for tag in _tags_of(response, what):
                 if tag not in seen:
                     seen.add(tag)
                     tags.append(tag)
             link = response.links.get("next", {}).get("url")
             path = _relative_to_repo(link, repository) if link else ""
+            if path and path in visited:
+                raise RegistryError(f"{what}: the registry links back to a page it already sent ({path})")
+            if len(visited) >= MAX_TAG_PAGES and path:
+                raise RegistryError(f"{what}: more than {MAX_TAG_PAGES} pages of tags; giving up")
+            visited.add(path)
         return tags
 
     # Auth, redirects, retries --------------------------------------------------
@@ -247,6 +264,8 @@ class RegistryClient:
             response = self._send(method, url, accept, token, follow, limit, stream, what)
             if response.status_code != 401 or attempt == 2:
                 break
+            if not same_registry(response.url, self.base_url):
+                break  # a 401 from the blob storage host a redirect led to: its challenge is never taken
             offered = parse_challenge(response.headers.get("WWW-Authenticate"))
             if offered is None or offered.scheme != "bearer":
                 break
@@ -257,6 +276,16 @@ class RegistryClient:
             token = self.tokens.get(challenge, offered.scope or scope)
         if response.status_code >= 400:
             raise error_for(response, what)
+        if 300 <= response.status_code < 400:
+            response.close()
+            location = shown(response.headers.get("Location") or "")
+            if follow:
+                raise RedirectNotFollowedError(
+                    f"{what}: more than {redirect.MAX_REDIRECTS} redirects (the last one to {location})",
+                    response.status_code)
+            raise RedirectNotFollowedError(
+                f"{what}: the registry answered {response.status_code} (to {location}), a redirect not followed "
+                "for this request", response.status_code)
         return response
 
     def _send(
@@ -277,7 +306,7 @@ class RegistryClient:
                 if not (follow and response.is_redirect):
                     break
                 response.close()
-                target = urljoin(url, response.headers["Location"])
+                target = redirect.target_of(url, response.headers["Location"], what)
                 # ghcr.io sends blobs to a storage host: it must never see our token (nor over plain http).
                 headers = redirect.headers_for(url, target, headers)
                 url = target
@@ -301,10 +330,18 @@ class RegistryClient:
                 raise RetryableAnswer(response)
             return response
 
+        def too_long(exc: BaseException) -> bool:
+            """A server wait over the policy's cap: give up now (the package is tried again next sync)."""
+            wait = getattr(exc, "retry_after", None)
+            return wait is not None and wait > min(self.policy.cap, self.policy.max_time)
+
         try:
             return self.policy.call(attempt, _RETRY_ON, on_retry=_log_retry, first_contact=_first_contact,
-                                    stop=self.stopped)
+                                    stop=self.stopped, giveup=too_long)
         except RetryableAnswer as exc:
+            if too_long(exc):
+                exc.response.note = (f"it asked to wait {exc.retry_after:.0f} s (Retry-After), longer than the "
+                                     f"{self.policy.cap:.0f} s this tap waits; tried again next sync")
             return exc.response
 
 
@@ -322,6 +359,22 @@ def _first_contact(exc: BaseException) -> bool:
 def _log_retry(exc: BaseException, tries: int, wait: float) -> None:
     reason = f"status {exc.response.status_code}" if isinstance(exc, RetryableAnswer) else str(exc)
     logger.info("registry request failed (%s); retry %d in %.2f s", reason, tries, wait)
+
+
+def _tags_of(response: Response, what: str) -> list[str]:
+    """The `tags` of a tags/list page; anything else than a JSON object with a list of strings is an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise RegistryError(f"{what}: the registry answered {response.status_code} with no JSON") from None
+    if not isinstance(body, dict):
+        raise RegistryError(f"{what}: the registry sent {type(body).__name__} JSON, not a tags list object")
+    page = body.get("tags")
+    if page is None:
+        return []
+    if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
+        raise RegistryError(f"{what}: the registry sent a tags list that is not a list of strings")
+    return page
 
 
 def _relative_to_repo(link: str, repository: str) -> str:

@@ -58,6 +58,13 @@ class ResponseTooLargeError(RegistryError):
     temporary = False  # type: ignore[assignment]
 
 
+class RedirectNotFollowedError(RegistryError):
+    """A 3xx the client does not follow (a manifest redirect, a redirect chain too long): temporary, so the
+    package is tried again next sync rather than recorded as broken."""
+
+    temporary = True  # type: ignore[assignment]
+
+
 class RegistryUnreachableError(RegistryError):
     """The registry (or its token endpoint) did not answer at all, even after retries.
 
@@ -109,6 +116,8 @@ def error_for(response: Response, what: str) -> RegistryError:
     code, detail = describe_errors(response.content)
     status = response.status_code
     message = f"{what}: registry answered {status}" + (f" {detail}" if detail else "")
+    if getattr(response, "note", ""):
+        message += f"; {response.note}"
     if status in (401, 403):
         return RegistryUnauthorizedError(message, status, code)
     if status == 404:

@@ -7,12 +7,19 @@ http when the registry itself is https, gets no credentials. A realm on a
 private, loopback or link-local address is accepted only when it is the
 registry host itself (a local registry): anything else could be an attacker's
 way into the internal network (SSRF).
+
+URLs are read with the parser that connects (urllib3's `parse_url`), never with
+`urlsplit`: the two disagree on odd netlocs (`http://evil\\@ghcr.io/` connects to
+`evil`, while `urlsplit` names `ghcr.io`). A realm with a backslash, user-info,
+no host or a bad port is refused outright.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 
 def same_registry(url: str, credentials_host: str) -> bool:
@@ -23,17 +30,40 @@ def same_registry(url: str, credentials_host: str) -> bool:
 
 def realm_refusal(realm: str, registry_url: str) -> str | None:
     """Why credentials must not go to `realm` for the registry at `registry_url`; None when they may."""
-    parts, registry = urlsplit(realm), urlsplit(registry_url)
-    host, registry_host = (parts.hostname or "").lower(), (registry.hostname or "").lower()
-    if parts.scheme not in ("http", "https"):
-        return f"the token realm {realm} is not an http(s) URL"
-    if parts.scheme == "http" and registry.scheme != "http":
-        return f"the token realm {_origin(realm)} is plain http while the registry is https"
+    parts = parse_or_none(realm)
+    registry = parse_or_none(registry_url)
+    if parts is None or "\\" in realm or parts.auth is not None or not parts.host:
+        return (f"the token realm {shown(realm)} is not a plain http(s) URL"
+                " (user-info, a backslash, no host or a bad port)")
+    if (parts.scheme or "").lower() not in ("http", "https"):
+        return f"the token realm {shown(realm)} is not an http(s) URL"
+    host = parts.host.lower()
+    registry_host = ((registry.host if registry else "") or "").lower()
+    registry_scheme = ((registry.scheme if registry else "") or "").lower()
+    if parts.scheme == "http" and registry_scheme != "http":
+        return f"the token realm {_origin(parts)} is plain http while the registry is https"
     if host != registry_host:
         if _is_internal(host):
-            return f"the token realm {_origin(realm)} is a private or loopback address, not the registry host"
-        return f"the token realm {_origin(realm)} is on another host than the registry {registry_host}"
+            return f"the token realm {_origin(parts)} is a private or loopback address, not the registry host"
+        return f"the token realm {_origin(parts)} is on another host than the registry {registry_host}"
     return None
+
+
+def parse_or_none(url: str) -> Url | None:
+    """`url` as urllib3 will connect to it; None when urllib3 cannot (a bad port, a broken IPv6 literal...)."""
+    try:
+        return parse_url(url)
+    except (LocationParseError, ValueError):
+        return None
+
+
+def shown(url: str) -> str:
+    """An untrusted URL for a log line: its text up to the path, user-info hidden, at most 100 characters."""
+    text = url.split("?")[0][:100]
+    head, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return repr(head + sep + rest)
 
 
 def _is_internal(host: str) -> bool:
@@ -46,13 +76,14 @@ def _is_internal(host: str) -> bool:
     return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+def _origin(parts: Url) -> str:
+    return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")
 
 
 def _netloc(url_or_host: str) -> tuple[str, int | None]:
     value = url_or_host if "://" in url_or_host else "//" + url_or_host
-    parts = urlsplit(value)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 443)
-    return (parts.hostname or "").lower(), port
+    parts = parse_or_none(value)
+    if parts is None:
+        return "", None
+    port = parts.port or {"https": 443, "http": 80}.get((parts.scheme or "").lower(), 443)
+    return (parts.host or "").lower(), port

@@ -14,7 +14,6 @@ import threading
 import time
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 from tap_ghcr.redact import register_secret
 from tap_ghcr.registry import redirect
@@ -29,6 +28,7 @@ if t.TYPE_CHECKING:
 
 DEFAULT_EXPIRES_IN = 60  # the distribution token spec's default
 EXPIRY_MARGIN = 10
+MAX_EXPIRES_IN = 24 * 3600  # a token is asked for again at least daily, whatever the answer claimed
 logger = logging.getLogger("tap-ghcr.registry")
 
 
@@ -119,7 +119,7 @@ class TokenSource:
             for _ in range(redirect.MAX_REDIRECTS):
                 if not response.is_redirect:
                     break
-                target = urljoin(response.url, response.headers["Location"])
+                target = redirect.target_of(response.url, response.headers["Location"], what)
                 if auth is not None and not redirect.keeps_credentials(response.url, target):
                     auth = None  # a token request sent elsewhere goes without the GitHub token
                     logger.warning("the token endpoint redirected to %s: asking it without credentials",
@@ -142,8 +142,8 @@ class TokenSource:
             raise RegistryUnauthorizedError(f"{what}: the token endpoint sent no token")
         register_secret(value)
         try:
-            expires_in = int(body.get("expires_in") or DEFAULT_EXPIRES_IN)
-        except (TypeError, ValueError):
+            expires_in = min(int(body.get("expires_in") or DEFAULT_EXPIRES_IN), MAX_EXPIRES_IN)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 reads as infinity
             expires_in = DEFAULT_EXPIRES_IN
         lifetime = max(expires_in - EXPIRY_MARGIN, expires_in / 2)
         return _Token(value, time.monotonic() + lifetime)

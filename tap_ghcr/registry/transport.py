@@ -6,7 +6,8 @@ decided per request URL: the registry, its token realm and the blob storage
 host each get the proxy the environment names for them. `requests.utils`
 makes that decision, so both sides cannot drift apart. http:// and https://
 proxies are supported; socks5:// / socks5h:// / socks4:// need PySocks.
-TLS is always verified, against REQUESTS_CA_BUNDLE or SSL_CERT_FILE, else certifi.
+TLS is always verified, against REQUESTS_CA_BUNDLE, SSL_CERT_FILE or CURL_CA_BUNDLE, else certifi
+(the GitHub side uses the same file).
 Redirects are left to the caller (see `redirect`).
 """
 
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import ssl
 import threading
+import time
 import typing as t
 import warnings
 from dataclasses import dataclass, field
@@ -27,24 +30,49 @@ import urllib3
 from requests.utils import get_auth_from_url, get_environ_proxies, parse_header_links, select_proxy
 from urllib3 import exceptions as u3
 
+from tap_ghcr.redact import register_secret
 from tap_ghcr.registry.errors import (
     ProxyAuthenticationError,
     RegistryError,
     RegistryUnreachableError,
     ResponseTooLargeError,
 )
+from tap_ghcr.registry.realm import shown
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 #: Token answers and error bodies are small; a larger one is refused (as go-containerregistry bounds them).
 SMALL_BODY_LIMIT = 64 * 1024
+#: No body may take longer than this to arrive, however steadily it trickles in (READ_TIMEOUT is per read):
+#: a server sending one byte a second is given up on, as a temporary error (the package is tried next sync).
+BODY_DEADLINE = 300.0
+#: The same for a streamed blob, which may be large.
+BLOB_DEADLINE = 1800.0
+_CHUNK = 64 * 1024
 #: A stale keep-alive connection (closed by the server while idle) is replaced at once, for idempotent methods.
 _STALE_RETRY = urllib3.Retry(total=1, connect=0, read=1, status=0, other=0, redirect=0,
                              raise_on_redirect=False, raise_on_status=False, allowed_methods={"GET", "HEAD"})
 
 
+class _NoRetryNoise(logging.Filter):
+    """urllib3 logs its own stale-connection retry ("Retrying (Retry(total=0...") as a WARNING: that retry is
+    an implementation detail (the policy's retries are logged by the client), so its line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoRetryNoise())
+
+
 class ProxyNotSupportedError(RegistryError):
     """The environment names a proxy this client cannot speak to (a SOCKS proxy without PySocks)."""
+
+
+class SlowAnswerError(RegistryError):
+    """A body still arriving after its deadline: temporary (tried again next sync), not retried now."""
+
+    temporary = True  # type: ignore[assignment]
 
 
 class CertificateError(RegistryUnreachableError):
@@ -79,6 +107,7 @@ class Response:
     content: bytes
     url: str
     raw: urllib3.BaseHTTPResponse | None = field(default=None, repr=False)
+    note: str = ""  # said after the status in an error (e.g. a Retry-After too long to wait)
 
     @property
     def is_redirect(self) -> bool:
@@ -101,9 +130,30 @@ class Response:
             self.raw.release_conn()
 
 
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+
+
 def ca_bundle() -> str:
-    """The CA file requests would use: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, else certifi's."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or certifi.where()
+    """The CA file for both sides: REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE, else certifi's."""
+    return next((os.environ[v] for v in CA_VARIABLES if os.environ.get(v)), None) or certifi.where()
+
+
+def ca_problem() -> str | None:
+    """Why the CA bundle the environment names cannot be used (missing, unreadable, no certificate); None if fine."""
+    for variable in CA_VARIABLES:
+        path = os.environ.get(variable)
+        if not path:
+            continue
+        if os.path.isdir(path):
+            return None  # a directory of hashed certificates: left to the TLS library
+        try:
+            ssl.create_default_context(cafile=path)
+        except FileNotFoundError:
+            return f"the CA bundle {path} ({variable}) does not exist"
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return f"the CA bundle {path} ({variable}) holds no usable certificate ({type(exc).__name__})"
+        return None
+    return None
 
 
 def origin_of(url: str) -> str:
@@ -115,6 +165,9 @@ class Transport:
     """A PoolManager (direct) and one ProxyManager per distinct proxy, each with `max_workers` connections a host."""
 
     def __init__(self, max_workers: int, user_agent: str) -> None:
+        problem = ca_problem()
+        if problem:  # named now, once, not as a TLS failure on every request
+            raise CertificateError(problem, reason=problem)
         self.user_agent = user_agent
         self._pool_kw: dict[str, t.Any] = {
             "num_pools": 32,
@@ -170,11 +223,12 @@ class Transport:
                     from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError:
                 raise ProxyNotSupportedError(
-                    f"the proxy {_safe(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
+                    f"the proxy {safe_proxy(proxy)} is a SOCKS proxy: install PySocks (pip install 'requests[socks]')"
                 ) from None
             return SOCKSProxyManager(proxy, username=username or None, password=password or None, **self._pool_kw)
         if scheme not in ("http", "https"):
-            raise ProxyNotSupportedError(f"the proxy {_safe(proxy)} is a {scheme}:// URL, not http, https or socks")
+            raise ProxyNotSupportedError(
+                f"the proxy {safe_proxy(proxy)} is a {scheme}:// URL, not http, https or socks")
         headers = None
         if username:
             pair = f"{username}:{password}".encode()
@@ -197,13 +251,19 @@ class Transport:
         error answers are bounded by SMALL_BODY_LIMIT. `stream` leaves a 2xx body unread in `raw`."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        manager, proxy, pool = self._route(origin, url)
+        try:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            manager, proxy, pool = self._route(origin, url)
+        except ValueError:  # a bad port, a broken IPv6 literal, an ftp:// redirect (urllib3's errors are ValueErrors)
+            raise RegistryError(f"{what or 'request'}: {shown(url)} is not an http(s) URL this client can use") \
+                from None
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         if basic_auth:
             pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
-            all_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            encoded = base64.b64encode(pair).decode()
+            register_secret(encoded)  # an error body that echoes the header back must not print user:token
+            all_headers["Authorization"] = "Basic " + encoded
         try:
             if pool is not None:
                 try:
@@ -225,12 +285,14 @@ class Transport:
             raise _proxy_auth(proxy, origin)
         if stream and 200 <= status < 300:
             return Response(status, raw.headers, b"", url, raw)
-        bound = limit if status < 300 else SMALL_BODY_LIMIT
         if method == "HEAD":  # no body; its Content-Length is the resource's, not to be bounded here
             raw.drain_conn()
             raw.release_conn()
             return Response(status, raw.headers, b"", url)
-        return Response(status, raw.headers, read_bounded(raw, bound, what or url), url)
+        if status >= 300:  # an error page: its first SMALL_BODY_LIMIT bytes are enough, its status decides
+            return Response(status, raw.headers, read_bounded(raw, SMALL_BODY_LIMIT, what or url, truncate=True,
+                                                              origin=origin), url)
+        return Response(status, raw.headers, read_bounded(raw, limit, what or url, origin=origin), url)
 
     def _failure(self, url: str, proxy: str | None, exc: BaseException) -> Exception:
         """A urllib3 failure as the error the client reports (final) or the policy retries (NetworkError)."""
@@ -249,27 +311,50 @@ class Transport:
 
 
 def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
-    reason = f"the proxy {_safe(proxy)} asked for credentials (407): put user and password in the proxy URL"
+    reason = f"the proxy {safe_proxy(proxy)} asked for credentials (407): put user and password in the proxy URL"
     return ProxyAuthenticationError(f"{origin}: {reason}", origin=origin, reason=reason)
 
 
-def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
-    """The whole body, or ResponseTooLargeError once it passes `limit` bytes (the connection is dropped)."""
+def read_bounded(raw: urllib3.BaseHTTPResponse, limit: int, what: str, *, truncate: bool = False,
+                 origin: str = "", deadline: float | None = None) -> bytes:
+    """The whole body, or ResponseTooLargeError once it passes `limit` bytes (the connection is dropped).
+
+    `truncate` keeps the first `limit` bytes of a longer body instead (an error page, judged by its status).
+    A body still arriving after `deadline` seconds (default BODY_DEADLINE) is SlowAnswerError."""
     length = raw.headers.get("Content-Length")
+    where = origin or origin_of(getattr(raw, "url", "") or "")
+    seconds = BODY_DEADLINE if deadline is None else deadline
+    ends = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    total = 0
     try:
-        if length is not None and int(length) > limit:
+        if not truncate and length is not None and int(length) > limit:
             _drop(raw)
             raise ResponseTooLargeError(f"{what}: the answer is {int(length)} bytes, over the {limit}-byte bound")
-        body = raw.read() if length is not None else raw.read(limit + 1)
+        while True:
+            if time.monotonic() > ends:
+                _drop(raw)
+                raise SlowAnswerError(f"{what}: the answer from {where} took over {seconds:.0f} s to arrive; "
+                                      "giving up on it for now")
+            chunk = raw.read1(min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                _drop(raw)
+                if truncate:
+                    return b"".join(chunks)[:limit]
+                raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
+    except ValueError:
+        _drop(raw)
+        raise ResponseTooLargeError(f"{what}: the answer has a bad Content-Length ({length!r})") from None
     except (u3.HTTPError, OSError) as exc:
         _drop(raw)
         reason = f"the answer broke off ({network_reason(exc)})"
-        raise NetworkError(origin_of(getattr(raw, "url", "") or ""), reason, first_contact=False) from None
-    if len(body) > limit:
-        _drop(raw)
-        raise ResponseTooLargeError(f"{what}: the answer is over the {limit}-byte bound")
+        raise NetworkError(where, reason, first_contact=False) from None
     raw.release_conn()
-    return body
+    return b"".join(chunks)
 
 
 def _drop(raw: urllib3.BaseHTTPResponse) -> None:
@@ -291,7 +376,7 @@ def never_connected(exc: BaseException) -> bool:
 
     (A connection that was made and then dropped is another matter: that host is there.)"""
     inner = _innermost(exc)
-    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError)) or (
+    return isinstance(inner, (u3.NewConnectionError, u3.ConnectTimeoutError, u3.SSLError, ssl.SSLError)) or (
         isinstance(inner, u3.ProxyError) and isinstance(inner.original_error, u3.NewConnectionError))
 
 
@@ -301,7 +386,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     text = str(exc).lower()
     if "407" in text:
         return "the proxy asked for credentials (407): put user and password in the proxy URL"
-    via = f" (via proxy {_safe(proxy)})" if proxy else ""
+    via = f" (via proxy {safe_proxy(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:
         return "name not resolved" + via
     if "refused" in text:
@@ -319,7 +404,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     return f"connection failed ({type(exc).__name__}){via}"
 
 
-def _safe(url: str) -> str:
+def safe_proxy(url: str) -> str:
     """A proxy URL without its user-info."""
     parts = urlsplit(url if "://" in url else "http://" + url)
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
