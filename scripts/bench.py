@@ -83,10 +83,30 @@ def cached_world(scale: int, documents: int = 0) -> tuple[Dataset, Path, dict]:
     return dataset, storage, summary
 
 
-def run_tap(config: dict, state: dict | None, workdir: Path, poll: float = 0.05) -> dict:
+def tap_command(config: dict, workdir: Path) -> list[str]:
     config_file = workdir / "config.json"
     config_file.write_text(json.dumps(config))
-    cmd = [str(Path(sys.executable).with_name("tap-ghcr")), "--config", str(config_file)]
+    return [str(Path(sys.executable).with_name("tap-ghcr")), "--config", str(config_file)]
+
+
+def catalog_without(config: dict, workdir: Path, streams: set[str]) -> Path:
+    """The tap's discovered catalog with `streams` deselected."""
+    found = subprocess.run([*tap_command(config, workdir), "--discover"], capture_output=True, check=True,
+                           env={**os.environ, "GITHUB_TOKEN": ""})
+    catalog = json.loads(found.stdout)
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == [] and entry["tap_stream_id"] in streams:
+                meta["metadata"]["selected"] = False
+    path = workdir / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+def run_tap(config: dict, state: dict | None, workdir: Path, poll: float = 0.05, catalog: Path | None = None) -> dict:
+    cmd = tap_command(config, workdir)
+    if catalog is not None:
+        cmd += ["--catalog", str(catalog)]
     if state is not None:
         (workdir / "state.json").write_text(json.dumps(state))
         cmd += ["--state", str(workdir / "state.json")]
@@ -165,6 +185,8 @@ def main() -> int:
                         help="the variant with a provenance statement and an SPDX SBOM of N (200) packages per image")
     parser.add_argument("--big-sbom-mib", type=int, default=40,
                         help="with --documents: size of the one-image SBOM whose peak RSS is printed (0: skip)")
+    parser.add_argument("--skip-streams", default="", metavar="A,B",
+                        help="streams deselected in the catalog (e.g. attestations,sbom_packages); default: all")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     dataset, storage, summary = cached_world(args.scale, args.documents)
@@ -206,12 +228,14 @@ def main() -> int:
     default_state = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            skip = {s for s in args.skip_streams.split(",") if s}
+            catalog = catalog_without(config, Path(tmp), skip) if skip else None
             plan = [(int(w), None) for w in args.workers.split(",")]
             plan.append((args.default_workers, "no-change"))
             for workers, kind in plan:
                 state = default_state if kind else None
                 before = counts()
-                result = run_tap({**config, "max_workers": workers}, state, Path(tmp))
+                result = run_tap({**config, "max_workers": workers}, state, Path(tmp), catalog=catalog)
                 after = counts()
                 rest, reg, not_modified, documents = (a - b for a, b in zip(after, before, strict=True))
                 if workers == args.default_workers and kind is None:
