@@ -397,11 +397,13 @@ def sample_dataset(scale: int = 1) -> Dataset:
     return ds
 
 
-def bench_dataset(scale: int = 1, packages: int = 20, images: int = 50) -> Dataset:
+def bench_dataset(scale: int = 1, packages: int = 20, images: int = 50, documents: int = 0) -> Dataset:
     """The benchmark's organisation: mostly multi-arch indexes with attestations.
 
     20 packages x 50 indexes x (index + 2 images + 2 attestations) = 5,000 manifests at scale 1,
     each a package version as on ghcr.io; a few plain images and cosign signatures for variety.
+    `documents`: each platform image's buildx attestation holds a SLSA provenance statement and an
+    SPDX SBOM listing this many packages (supply_chain.py); 0 is the plain attestation of old.
     """
     ds = Dataset(seed=42)
     ds.tokens["ghp_bench00000000000000000000000000000000"] = "bench-bot"
@@ -413,6 +415,11 @@ def bench_dataset(scale: int = 1, packages: int = 20, images: int = 50) -> Datas
                 builder.cosign_signature(digest)
                 builder.image(tags=[f"1.{i}-debug"], layers=1)
                 builder.image(layers=1)
+            elif documents:
+                builder.supply_chain().attested_index(
+                    tags=[f"1.{i}"] + (["latest"] if i == images - 1 else []), sbom_packages=documents,
+                    platforms=(("linux", "amd64"), ("linux", "arm64")),
+                    labels={"org.opencontainers.image.source": f"https://github.com/bench/{p}"})
             else:
                 builder.multiarch(tags=[f"1.{i}"] + (["latest"] if i == images - 1 else []), layers=1,
                                   labels={"org.opencontainers.image.source": f"https://github.com/bench/{p}"})
