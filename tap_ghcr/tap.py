@@ -142,7 +142,8 @@ SETTINGS = th.PropertiesList(
         description=(
             "Largest attestation, signature or SBOM document downloaded, in MiB (1,048,576 bytes), judged by its "
             "descriptor's size; a larger one is not downloaded: a warning names it, and its record carries what "
-            "the registry says (BuildKit caps each attestation file at 40 MiB)."
+            "the registry says (BuildKit caps each attestation file at 40 MiB). Documents are read, not verified: "
+            "signer fields say what the signing certificate claims; no signature is checked."
         ),
     ),
 )
