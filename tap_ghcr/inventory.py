@@ -30,7 +30,7 @@ from tap_ghcr.attestations import (
     download_decision,
     read_document,
 )
-from tap_ghcr.errors import ConfigError
+from tap_ghcr.errors import ConfigError, RegistryConnectionError
 from tap_ghcr.models import FetchJob, ImageRef
 from tap_ghcr.registry import (
     DigestMismatchError,
@@ -46,6 +46,13 @@ from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 
 logger = logging.getLogger("tap-ghcr")
+
+
+def unreachable(exc: RegistryUnreachableError) -> RegistryConnectionError:
+    """The one line for a registry that did not answer: its address and why, naming `registry_url`."""
+    if exc.origin and exc.reason:
+        return RegistryConnectionError(f"could not connect to {exc.origin} (registry_url): {exc.reason}")
+    return RegistryConnectionError(f"the registry at `registry_url` failed: {exc}")
 
 
 @dataclass(frozen=True)

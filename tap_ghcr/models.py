@@ -30,6 +30,12 @@ class ImageRef:
     def repository(self) -> str:
         return f"{self.owner}/{self.name}"
 
+    @property
+    def registry(self) -> str:
+        """`base_url` without any `user:token@`: what may be written to the state."""
+        parts = urlsplit(self.base_url)
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
 
 def parse_image(entry: str, registry_url: str) -> ImageRef:
     """`owner/name`, `ghcr.io/owner/name`, or `localhost:5000/owner/name`."""

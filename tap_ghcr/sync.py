@@ -18,7 +18,6 @@ import time
 import typing as t
 from collections import deque
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 from tap_ghcr.bookmarks import (
     Mark,
@@ -35,10 +34,9 @@ from tap_ghcr.client import remember_pages
 from tap_ghcr.errors import (
     ListChangingError,
     PackageVanishedError,
-    RegistryConnectionError,
     RegistryIncompleteError,
 )
-from tap_ghcr.inventory import DocumentOptions, FetchResult, PackageFetch, RegistryFetcher
+from tap_ghcr.inventory import DocumentOptions, FetchResult, PackageFetch, RegistryFetcher, unreachable
 from tap_ghcr.models import FetchJob, ImageRef, PackagePlan
 
 if t.TYPE_CHECKING:
@@ -303,8 +301,7 @@ class SyncCore:
             return
         key = {"owner_login": image.owner, "package_name": image.name}
         partition = self.tags.get_context_state(key)
-        scope = {"streams": selected, "registry": urlsplit(image.base_url)._replace(netloc=urlsplit(
-            image.base_url).netloc.rpartition("@")[2]).geturl()}  # never a `user:token@` into the state
+        scope = {"streams": selected, "registry": image.registry}
         stored = partition if usable_state(partition.get("scope"), scope) else {}
         known: dict[str, str] = stored.get("image_tags") or {}
         listed = self.fetcher.image_tags(image)
@@ -379,9 +376,7 @@ class SyncCore:
         outage = self.fetcher.outage
         if outage is not None and not self.completed_registry_work:
             # The registry never answered this sync: say so now, not after listing every package.
-            if outage.origin and outage.reason:
-                raise RegistryConnectionError(f"could not connect to {outage.origin} (registry_url): {outage.reason}")
-            raise RegistryConnectionError(f"the registry at `registry_url` failed: {outage}")
+            raise unreachable(outage)
         self.failed.append((package, problem))
         logger.warning("package %s is incomplete, its state is kept and the next sync retries it: %s",
                        package, problem)

@@ -19,7 +19,7 @@ from singer_sdk.streams import RESTStream
 
 from tap_ghcr import streams
 from tap_ghcr.errors import ConfigError, RegistryConnectionError
-from tap_ghcr.inventory import RegistryFetcher
+from tap_ghcr.inventory import RegistryFetcher, unreachable
 from tap_ghcr.logs import quiet_sdk
 from tap_ghcr.models import ImageRef, parse_image
 from tap_ghcr.progress import Progress
@@ -309,7 +309,7 @@ class TapGHCR(Tap):
             try:
                 client.list_tags(repositories[0])
             except RegistryUnreachableError as exc:
-                raise RegistryConnectionError(f"{exc}: check `registry_url` and the network") from None
+                raise unreachable(exc) from None
             except RegistryError as exc:
                 raise RegistryConnectionError(f"the registry refused the connection test: {exc}") from None
             self.logger.info("registry: %s answered with a token for %s", client.base_url, repositories[0])
