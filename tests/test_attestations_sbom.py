@@ -286,3 +286,49 @@ def test_statement_whose_first_key_is_not_in_toto_and_bare_spdx() -> None:
         2,
         2,
     )
+
+
+def test_every_package_field_is_a_string_or_null_whatever_json_type_the_sbom_used() -> None:
+    """The `sbom_packages` stream skips the SDK's type conformance: this is what makes that safe."""
+    odd: list = [1, 2.5, True, None, [], ["x"], {"a": 1}, "  ", "ok"]
+    spdx = {
+        "spdxVersion": "SPDX-2.3",
+        "packages": [
+            {
+                "SPDXID": value,
+                "name": value,
+                "versionInfo": value,
+                "supplier": value,
+                "licenseConcluded": value,
+                "licenseDeclared": value,
+                "primaryPackagePurpose": value,
+                "externalRefs": [
+                    {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": value},
+                    {"referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": value},
+                ],
+            }
+            for value in odd
+        ],
+    }
+    bom = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "components": [
+            {
+                "bom-ref": value,
+                "name": value,
+                "version": value,
+                "purl": value,
+                "cpe": value,
+                "type": value,
+                "supplier": {"name": value},
+                "licenses": [{"expression": value}, {"license": {"id": value, "name": value}}],
+            }
+            for value in odd
+        ],
+    }
+    for predicate_type, doc in (("https://spdx.dev/Document", spdx), ("https://cyclonedx.org/bom", bom)):
+        _, packages, _ = read(statement(predicate_type, doc, "0" * 64))
+        assert len(packages) == len(odd)
+        wrong = {(k, type(v).__name__) for p in packages for k, v in p.items() if v is not None and type(v) is not str}
+        assert wrong == set(), predicate_type

@@ -3,14 +3,17 @@
 Nothing is verified: these are the certificate's claims. Fulcio extensions
 (sigstore/fulcio docs/oid-info.md) under 1.3.6.1.4.1.57264.1: 1.1-1.6 hold
 raw UTF-8 strings, 1.8 and later a DER UTF8String.
+
+`cryptography` is imported on the first certificate, not with the tap: it is
+8-9 MB of resident memory that a sync without signatures never needs.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from cryptography import x509
-from cryptography.x509.oid import ObjectIdentifier
+if t.TYPE_CHECKING:
+    from cryptography import x509
 
 FULCIO_ARC = "1.3.6.1.4.1.57264.1"
 SIGNER_FIELDS = (
@@ -42,6 +45,8 @@ class CertificateError(ValueError):
 
 def load_certificate(data: bytes | str) -> x509.Certificate:
     """A certificate from PEM (text or bytes; the first one of a chain) or DER bytes."""
+    from cryptography import x509
+
     raw = data.encode("ascii", "replace") if isinstance(data, str) else data
     try:
         if b"-----BEGIN CERTIFICATE-----" in raw:
@@ -65,6 +70,9 @@ def der_utf8string(raw: bytes) -> str:
 
 def fulcio_extension(cert: x509.Certificate, number: int) -> str | None:
     """The value of Fulcio extension 1.3.6.1.4.1.57264.1.<number>, or None."""
+    from cryptography import x509
+    from cryptography.x509.oid import ObjectIdentifier
+
     try:
         ext = cert.extensions.get_extension_for_oid(ObjectIdentifier(f"{FULCIO_ARC}.{number}"))
     except x509.ExtensionNotFound:
@@ -78,6 +86,8 @@ def fulcio_extension(cert: x509.Certificate, number: int) -> str | None:
 
 def identity(cert: x509.Certificate, *, subject_fallback: bool = False) -> str | None:
     """The subject alternative name (URI first, else e-mail); optionally the subject DN without one."""
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:

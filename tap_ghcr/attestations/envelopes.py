@@ -15,8 +15,6 @@ import typing as t
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import cbor2
-
 from tap_ghcr.attestations import certificates, cosign
 from tap_ghcr.attestations.errors import MalformedDocument
 from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, b64decode_small, events
@@ -156,6 +154,8 @@ def open_notation_cose(fileobj: t.BinaryIO, what: str) -> Opened:
     data = fileobj.read(COSE_MAX_BYTES + 1)
     if len(data) > COSE_MAX_BYTES:
         raise MalformedDocument(f"{what}: over {COSE_MAX_BYTES} bytes, not a notation signature")
+    import cbor2  # only notation signatures need it
+
     try:
         message = cbor2.loads(data)
     except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
