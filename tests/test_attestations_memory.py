@@ -113,6 +113,7 @@ def test_nested_cyclonedx_peak_rss_does_not_grow_with_size(sboms: dict[str, tupl
 def test_the_tap_imports_no_supply_chain_library_before_a_document_needs_it() -> None:
     """`cryptography` alone is 8-9 MB resident: a sync without signatures, or with the streams deselected, never
     loads it; cbor2 (notation) and packageurl (SBOM purls) likewise wait for their first document."""
-    code = "import sys, tap_ghcr.tap; print(' '.join(m for m in ('cryptography', 'cbor2', 'packageurl') if m in sys.modules))"
+    libraries = "('cryptography', 'cbor2', 'packageurl')"
+    code = f"import sys, tap_ghcr.tap; print(' '.join(m for m in {libraries} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.split() == []
