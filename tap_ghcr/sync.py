@@ -45,18 +45,19 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("tap-ghcr")
 
-#: Listing goes on ahead of the oldest package still fetching while fewer than MAX_MANIFESTS_AHEAD
-#: manifests wait behind it, and fewer than MAX_PACKAGES_AHEAD packages: small packages keep the pool
-#: busy while GitHub is read, a large one alone does (measured with 245-manifest packages: 4 ahead
+#: Listing goes on ahead of the oldest package still fetching while fewer than MAX_VERSIONS_AHEAD
+#: versions to fetch (one fetch job each; an index brings its platform and attestation manifests)
+#: wait behind it, and fewer than MAX_PACKAGES_AHEAD packages: small packages keep the pool busy
+#: while GitHub is read, a large one alone does (measured with 245-version packages: 4 ahead
 #: instead of 1 cost 6 MB of peak RSS for the same wall time).
-MAX_MANIFESTS_AHEAD = 128
+MAX_VERSIONS_AHEAD = 128
 MAX_PACKAGES_AHEAD = 4
 
 
-def must_complete_oldest(manifests_queued: t.Sequence[int]) -> bool:
-    """Whether listing waits for the oldest queued package, given each queued package's manifest count."""
-    behind = manifests_queued[1:]
-    return len(behind) >= MAX_PACKAGES_AHEAD or sum(behind) >= MAX_MANIFESTS_AHEAD
+def must_complete_oldest(versions_queued: t.Sequence[int]) -> bool:
+    """Whether listing waits for the oldest queued package, given each queued package's fetch-job count."""
+    behind = versions_queued[1:]
+    return len(behind) >= MAX_PACKAGES_AHEAD or sum(behind) >= MAX_VERSIONS_AHEAD
 
 
 VERSION_STREAMS = ("package_versions", "tags", "manifests", "attestations", "sbom_packages")

@@ -99,3 +99,40 @@ def test_garbage_certificate() -> None:
         certificates.signer_from("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
     with pytest.raises(certificates.CertificateError):
         certificates.signer_from(b"\x00\x01")
+
+
+def test_a_malformed_extension_is_a_certificate_error_not_a_crash() -> None:
+    """`cryptography` parses extensions lazily: a SAN whose body is not a GeneralNames sequence loads, then fails."""
+    from cryptography import x509
+
+    leaf, _ = make_certificate(uri="https://github.com/o/r/.github/workflows/w.yml@refs/heads/main")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(leaf.subject)
+        .issuer_name(leaf.issuer)
+        .public_key(leaf.public_key())
+        .serial_number(3)
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+        .add_extension(x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x04\x03ab"), False)
+    )
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    bad = builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    with pytest.raises(certificates.CertificateError, match="extensions cannot be read"):
+        certificates.signer_from(pem(bad))
+
+
+def test_a_deeply_nested_notation_payload_is_malformed_not_a_crash() -> None:
+    import base64
+    import io
+    import json
+
+    from tap_ghcr.attestations import envelopes
+    from tap_ghcr.attestations.errors import MalformedDocument
+
+    payload = base64.urlsafe_b64encode(b"[" * 100_000).decode().rstrip("=")
+    jws = io.BytesIO(json.dumps({"payload": payload, "protected": "", "header": {}, "signature": ""}).encode())
+    with pytest.raises(MalformedDocument, match="not JSON"):
+        envelopes.open_notation_jws(jws, "notation signature")

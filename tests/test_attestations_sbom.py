@@ -305,10 +305,13 @@ def test_every_package_field_is_a_string_or_null_whatever_json_type_the_sbom_use
                 "externalRefs": [
                     {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": value},
                     {"referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": value},
+                    {"referenceCategory": value, "referenceType": value, "referenceLocator": "pkg:npm/x@1"},
+                    value,
                 ],
             }
             for value in odd
-        ],
+        ]
+        + [{"SPDXID": f"refs-{i}", "externalRefs": value} for i, value in enumerate(odd)],
     }
     bom = {
         "bomFormat": "CycloneDX",
@@ -329,6 +332,16 @@ def test_every_package_field_is_a_string_or_null_whatever_json_type_the_sbom_use
     }
     for predicate_type, doc in (("https://spdx.dev/Document", spdx), ("https://cyclonedx.org/bom", bom)):
         _, packages, _ = read(statement(predicate_type, doc, "0" * 64))
-        assert len(packages) == len(odd)
+        assert len(packages) == len(doc.get("packages", doc.get("components")))
         wrong = {(k, type(v).__name__) for p in packages for k, v in p.items() if v is not None and type(v) is not str}
         assert wrong == set(), predicate_type
+
+
+def test_purls_are_cached_only_when_ordinary_in_length() -> None:
+    from tap_ghcr.attestations.sbom import _parsed_purl
+
+    _parsed_purl.cache_clear()
+    long = "pkg:npm/" + "a" * 100_000 + "@1"
+    assert purl_parts(long)["purl_name"] == "a" * 100_000
+    assert purl_parts("pkg:deb/debian/curl@8") == {"purl_type": "deb", "purl_namespace": "debian", "purl_name": "curl"}
+    assert _parsed_purl.cache_info().currsize == 1  # the short one only

@@ -138,16 +138,16 @@ def test_window_round_trips_through_state():
 
 
 @pytest.mark.parametrize(
-    ("manifests_queued", "wait"),
+    ("versions_queued", "wait"),
     [
         ([245], False),  # only the oldest: list the next package while it fetches
         ([245, 245], True),  # a large package behind it is enough to keep the pool busy
-        ([245, 100], False),  # fewer than 128 manifests behind: keep listing
+        ([245, 100], False),  # fewer than 128 versions behind: keep listing
         ([245, 100, 28], True),
         ([3, 10, 10, 10], False),  # small packages: up to 4 behind the oldest
         ([3, 10, 10, 10, 10], True),
         ([0, 0, 0, 0, 0], True),  # packages with nothing to fetch still count
     ],
 )
-def test_listing_waits_for_the_oldest_package_when_enough_work_is_queued(manifests_queued: list, wait: bool) -> None:
-    assert must_complete_oldest(manifests_queued) is wait
+def test_listing_waits_for_the_oldest_package_when_enough_work_is_queued(versions_queued: list, wait: bool) -> None:
+    assert must_complete_oldest(versions_queued) is wait

@@ -103,10 +103,16 @@ def identity(cert: x509.Certificate, *, subject_fallback: bool = False) -> str |
 
 
 def signer_fields(cert: x509.Certificate, *, subject_fallback: bool = False) -> dict[str, t.Any]:
-    """The contract's signer fields that a certificate claims (every key present; None where absent)."""
-    fields: dict[str, t.Any] = {"signer_identity": identity(cert, subject_fallback=subject_fallback)}
-    for field, numbers in _EXTENSIONS.items():
-        fields[field] = next((v for n in numbers if (v := fulcio_extension(cert, n))), None)
+    """The contract's signer fields that a certificate claims (every key present; None where absent).
+
+    `cryptography` parses extensions when first read: a malformed one is a CertificateError here.
+    """
+    try:
+        fields: dict[str, t.Any] = {"signer_identity": identity(cert, subject_fallback=subject_fallback)}
+        for field, numbers in _EXTENSIONS.items():
+            fields[field] = next((v for n in numbers if (v := fulcio_extension(cert, n))), None)
+    except ValueError as exc:
+        raise CertificateError(f"certificate extensions cannot be read: {exc}") from exc
     return fields
 
 

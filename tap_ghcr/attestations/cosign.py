@@ -46,7 +46,7 @@ def annotation_fields(annotations: dict[str, t.Any], what: str) -> tuple[dict[st
     if isinstance(bundle, str) and bundle.strip():
         try:
             payload = json.loads(bundle).get("Payload") or {}
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, RecursionError) as exc:
             warnings.append(f"{what}: {COSIGN_BUNDLE} annotation is not JSON: {exc}")
         else:
             fields["signed_at"] = unix_time(payload.get("integratedTime"))

@@ -158,7 +158,7 @@ def open_notation_cose(fileobj: t.BinaryIO, what: str) -> Opened:
 
     try:
         message = cbor2.loads(data)
-    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+    except (cbor2.CBORError, ValueError, TypeError, EOFError, RecursionError) as exc:
         raise MalformedDocument(f"{what} is not CBOR: {exc}") from exc
     if isinstance(message, cbor2.CBORTag) and message.tag == _COSE_SIGN1_TAG:
         message = message.value
@@ -168,7 +168,7 @@ def open_notation_cose(fileobj: t.BinaryIO, what: str) -> Opened:
     try:
         claims = json.loads(payload)
         headers = cbor2.loads(protected) if isinstance(protected, bytes) and protected else {}
-    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+    except (cbor2.CBORError, ValueError, TypeError, EOFError, RecursionError) as exc:
         raise MalformedDocument(f"{what}: COSE payload or protected header cannot be read: {exc}") from exc
     chain = unprotected.get(_COSE_X5CHAIN) if isinstance(unprotected, Mapping) else None
     if chain is None and isinstance(headers, Mapping):
@@ -187,7 +187,7 @@ def open_notation_jws(fileobj: t.BinaryIO, what: str) -> Opened:
         raise MalformedDocument(f"{what}: notation JWS has no payload")
     try:
         claims = json.loads(b64decode_small(payload, f"{what} payload"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedDocument(f"{what}: notation JWS payload is not JSON: {exc}") from exc
     header = trees.get("header")
     chain = header.get("x5c") if isinstance(header, dict) else None

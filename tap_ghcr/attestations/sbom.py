@@ -36,6 +36,7 @@ _PURL_CATEGORIES = frozenset({"PACKAGE-MANAGER", "PACKAGE_MANAGER"})
 _CPE_TYPES = frozenset({"cpe23Type", "cpe22Type"})
 _NO_VALUE = frozenset({"NOASSERTION", "NONE"})
 _SUPPLIER_PREFIXES = ("Organization:", "Person:", "Tool:")
+_CACHED_PURL_CHARS = 512
 
 
 def _component_pattern(base: str) -> re.Pattern[str]:
@@ -132,7 +133,10 @@ def strip_supplier(value: t.Any) -> str | None:
 
 def purl_parts(purl: str | None) -> dict[str, str | None]:
     """`purl_type`, `purl_namespace`, `purl_name` (percent-decoded) parsed with packageurl-python."""
-    purl_type, namespace, name = _parsed_purl(purl) if purl else (None, None, None)
+    if not purl:
+        return {"purl_type": None, "purl_namespace": None, "purl_name": None}
+    # Only ordinary purls are cached: 4,096 hostile megabyte-long ones would stay in memory.
+    purl_type, namespace, name = (_parsed_purl if len(purl) <= _CACHED_PURL_CHARS else _parsed_purl.__wrapped__)(purl)
     return {"purl_type": purl_type, "purl_namespace": namespace, "purl_name": name}
 
 
@@ -156,11 +160,12 @@ def _ref(ref: t.Any, purl: str | None, name: str | None, version: str | None) ->
 def spdx_package(pkg: dict) -> dict[str, t.Any]:
     """The package fields of one SPDX `packages[]` item."""
     purl = cpe = None
-    for ref in pkg.get("externalRefs") or []:
+    refs = pkg.get("externalRefs")
+    for ref in refs if isinstance(refs, list) else []:
         if not isinstance(ref, dict):
             continue
-        kind, locator = ref.get("referenceType"), _text(ref.get("referenceLocator"))
-        category = (ref.get("referenceCategory") or "").upper()
+        kind, locator = _text(ref.get("referenceType")), _text(ref.get("referenceLocator"))
+        category = (_text(ref.get("referenceCategory")) or "").upper()
         if purl is None and kind == "purl" and category in _PURL_CATEGORIES:
             purl = locator
         elif cpe is None and kind in _CPE_TYPES:
