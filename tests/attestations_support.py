@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import io
 import json
+import typing as t
 from pathlib import Path
 
 from cryptography import x509
@@ -43,8 +44,10 @@ def make_certificate(
     raw: dict[int, str] | None = None,
     der: dict[int, str] | None = None,
     common_name: str | None = None,
+    extra: t.Sequence[x509.ExtensionType] = (),
 ) -> tuple[x509.Certificate, x509.Certificate]:
-    """A Fulcio-like (leaf, CA) pair: SAN URI or e-mail, raw-string extensions 1.1-1.6, DER ones 1.8+."""
+    """A Fulcio-like (leaf, CA) pair: SAN URI or e-mail, raw-string extensions 1.1-1.6, DER ones 1.8+,
+    and any `extra` extensions (non-critical)."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -83,6 +86,8 @@ def make_certificate(
     for number, value in (der or {}).items():
         oid = x509.ObjectIdentifier(f"{FULCIO}.{number}")
         builder = builder.add_extension(x509.UnrecognizedExtension(oid, utf8string(value)), critical=False)
+    for extension in extra:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(ca_key, hashes.SHA256()), ca
 
 

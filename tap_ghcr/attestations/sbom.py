@@ -136,7 +136,8 @@ def purl_parts(purl: str | None) -> dict[str, str | None]:
     if not purl:
         return {"purl_type": None, "purl_namespace": None, "purl_name": None}
     # Only ordinary purls are cached: 4,096 hostile megabyte-long ones would stay in memory.
-    purl_type, namespace, name = (_parsed_purl if len(purl) <= _CACHED_PURL_CHARS else _parsed_purl.__wrapped__)(purl)
+    parse = _parsed_purl if len(purl) <= _CACHED_PURL_CHARS else _parsed_purl.__wrapped__
+    purl_type, namespace, name = parse(purl)
     return {"purl_type": purl_type, "purl_namespace": namespace, "purl_name": name}
 
 
