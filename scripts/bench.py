@@ -25,6 +25,7 @@ import io
 import json
 import os
 import pickle
+import resource
 import subprocess
 import sys
 import tempfile
@@ -217,6 +218,12 @@ def main() -> int:
         parts = path.split("?")[0].rsplit("/", 3)
         return len(parts) == 4 and f"/{parts[1]}/{parts[2]}/" in document_paths
 
+    def servers_cpu() -> float:
+        """CPU seconds of the servers: this process (GitHub emulator, proxies, blob host) and the registry."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        ticks = Path(f"/proc/{registry.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]
+        return usage.ru_utime + usage.ru_stime + sum(int(x) for x in ticks) / os.sysconf("SC_CLK_TCK")
+
     def counts() -> tuple[int, int, int, int]:
         """Requests as the servers (or the proxies in front of them) saw them, not as the tap reports them."""
         rest = len(github.log)
@@ -234,9 +241,9 @@ def main() -> int:
             plan.append((args.default_workers, "no-change"))
             for workers, kind in plan:
                 state = default_state if kind else None
-                before = counts()
+                before, servers_before = counts(), servers_cpu()
                 result = run_tap({**config, "max_workers": workers}, state, Path(tmp), catalog=catalog)
-                after = counts()
+                after, servers = counts(), servers_cpu() - servers_before
                 rest, reg, not_modified, documents = (a - b for a, b in zip(after, before, strict=True))
                 if workers == args.default_workers and kind is None:
                     default_state = result["state"]
@@ -247,7 +254,8 @@ def main() -> int:
                              "floor": floor, "ratio": result["wall"] / floor if floor else float("nan"),
                              "rps": n / result["wall"], "cpu_per_1k": result["cpu"] / max(n, 1) * 1000,
                              "cpu": result["cpu"], "rss": result["rss_mb"], "documents": documents,
-                             "sbom_rate": result["records"].get("sbom_packages", 0) / result["wall"]})
+                             "sbom_rate": result["records"].get("sbom_packages", 0) / result["wall"],
+                             "servers_cpu": servers})
                 print(f"  done: {rows[-1]['run']} in {result['wall']:.1f} s", file=sys.stderr)
     finally:
         for proxy in proxies:
@@ -276,6 +284,9 @@ def main() -> int:
         print(f"{r['run']:<24} {r['wall']:>7.1f} {r['rest']:>5} {r['not_modified']:>5} {r['registry']:>8} "
               f"{r['floor']:>8.1f} {ratio:>10} {r['rps']:>7.0f} {r['cpu_per_1k']:>12.3f} {r['rss']:>11.0f}{extra}  "
               f"{recs}")
+    print("\nCPU seconds on this machine's cores during each run (the servers stand in for GitHub and ghcr.io):")
+    for r in rows:
+        print(f"  {r['run']:<24} tap {r['cpu']:6.1f}  servers {r['servers_cpu']:6.1f}  wall {r['wall']:6.1f}")
     by_workers = {r["run"]: r for r in rows}
     one, default = by_workers.get("max_workers=1"), by_workers.get(f"max_workers={args.default_workers}")
     if one and default:

@@ -27,9 +27,9 @@ class Progress:
         self._last = self.started
         self._lock = threading.Lock()
 
-    def record(self, stream: str) -> None:
+    def record(self, stream: str, count: int = 1) -> None:
         with self._lock:
-            self.records[stream] += 1
+            self.records[stream] += count
         self._maybe_log()
 
     def rest(self, status: int, remaining: str | None) -> None:

@@ -11,6 +11,7 @@ GitHub REST reference: https://docs.github.com/en/rest/packages/packages
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import typing as t
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ if t.TYPE_CHECKING:
 
 DATETIME = th.DateTimeType
 INCREMENTAL = "INCREMENTAL"
+EMIT_BATCH = 256  # records written under one `writing()` mark by `emit_all`
 
 
 class EmitterMixin:
@@ -43,6 +45,19 @@ class EmitterMixin:
             with self._tap.writing():
                 self._write_record_message(record)
             self._tap.progress.record(self.name)
+
+    def emit_all(self: t.Any, records: t.Iterable[dict]) -> None:
+        """`emit` each record, marking and counting them a batch at a time: an SBOM is thousands of
+        records, and the mark and count cost a third of what writing one did. A signal waits for the
+        batch being written (milliseconds)."""
+        if not self.selected:
+            return
+        pending = iter(records)
+        while batch := list(itertools.islice(pending, EMIT_BATCH)):
+            with self._tap.writing():
+                for record in batch:
+                    self._write_record_message(record)
+            self._tap.progress.record(self.name, len(batch))
 
     def keeps_children(self: t.Any, record: dict) -> bool:
         """A stream map's `__filter__` drops a record's children too; a removed stream (`None`) does not."""

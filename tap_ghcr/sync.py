@@ -371,10 +371,8 @@ class SyncCore:
             self.manifests.emit(record)
         for document in result.documents:
             self.attestations.emit(document.record)
-            try:
-                for package in document.packages:  # read from the document's file as they are written
-                    if package.get("package_ref") is not None:
-                        self.sbom_packages.emit(package)
+            try:  # packages are read from the document's file as they are written
+                self.sbom_packages.emit_all(p for p in document.packages if p.get("package_ref") is not None)
             finally:
                 document.close()
         if result.complete:

@@ -15,6 +15,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 
 from tap_ghcr import streams
@@ -149,13 +150,25 @@ SETTINGS = th.PropertiesList(
 )
 
 
+class LineWriter(MsgSpecWriter):
+    """The SDK's msgspec writer, less its flush after every RECORD: a syscall (and a wake-up of the
+    target reading the pipe) per record was a tenth of a record's cost. Other messages still flush, so
+    a STATE line never waits in the buffer, and every record it covers went out before it."""
+
+    def write_message(self, message: t.Any) -> None:
+        sys.stdout.buffer.write(self.format_message(message))
+        if not isinstance(message, RecordMessage):
+            sys.stdout.flush()
+
+
 class TapGHCR(Tap):
     """Singer tap for GitHub Container Registry."""
 
     name = "tap-ghcr"
     config_jsonschema = SETTINGS.to_dict()
-    #: The SDK's msgspec writer: JSON encoding was about a tenth of the tap's CPU with the default one.
-    message_writer_class = MsgSpecWriter
+    #: The SDK's msgspec writer (JSON encoding was about a tenth of the tap's CPU with the default one),
+    #: flushing at every message but RECORD.
+    message_writer_class = LineWriter
 
     #: The SDK's, less BATCH (the sync core emits per package, not batch files) and ACTIVATE_VERSION
     #: (every stream is incremental: a version message would tell a target to drop what this sync did not

@@ -94,3 +94,45 @@ def test_stream_objects_nested_children_first_without_their_children() -> None:
         )
     )
     assert found == [{"n": 3}, {"n": 2}, {"n": 1, "after": True}, {"n": 4}]
+
+
+def _without(value: object, path: list[str]) -> None:
+    """Delete `path` (object keys; "item" for every element of a list) from `value`, as a skip means."""
+    head, rest = path[0], path[1:]
+    targets = value if head == "item" and isinstance(value, list) else [value]
+    for target in targets:
+        if head == "item" and isinstance(value, list):
+            if rest:
+                _without(target, rest)
+        elif isinstance(target, dict) and head in target:
+            if rest:
+                _without(target[head], rest)
+            else:
+                del target[head]
+
+
+SKIP_CASES = [
+    # (document, root, skip): the skipped value is a container, a scalar, absent, repeated in list items,
+    # nested inside another skipped one, shares a prefix with a kept key, or holds a key named like the root.
+    ({"p": {"big": {"a": [1, {"b": 2}]}, "keep": 1}}, "p", ["p.big"]),
+    ({"p": {"big": "scalar", "keep": [1, 2]}}, "p", ["p.big"]),
+    ({"p": {"keep": {"x": 1}}}, "p", ["p.absent"]),
+    ({"p": {"items": [{"proof": {"h": [1]}, "id": 1}, {"proof": [], "id": 2}, {"id": 3}]}}, "p",
+     ["p.items.item.proof"]),
+    ({"p": {"a": {"b": {"c": 1}, "d": 2}}}, "p", ["p.a", "p.a.b"]),
+    ({"p": {"big": [1], "bigger": {"x": 1}, "big2": 2}}, "p", ["p.big"]),
+    ({"p": {"big": {"p": {"big": 1}}, "p": {"big": 2}}}, "p", ["p.big"]),
+    ({"p": {"big": {"x": 1}}}, "p", ["p.big"]),  # the skipped key is the last: nothing dangles
+    ({"p": [{"big": 1}, {"big": {"y": [2]}}]}, "p", ["p.item.big"]),
+]
+
+
+@pytest.mark.parametrize(("doc", "root", "skip"), SKIP_CASES)
+def test_subtrees_skip_leaves_exactly_the_skipped_values_out(doc: dict, root: str, skip: list[str]) -> None:
+    expected = json.loads(json.dumps(doc))[root]
+    for path in skip:
+        _without({root: expected}, path.split("."))
+    trees = Subtrees((root,), skip=skip)
+    for event in events(io.BytesIO(json.dumps(doc).encode())):
+        trees.feed(*event)
+    assert trees.get(root) == expected

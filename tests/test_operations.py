@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -174,3 +176,84 @@ def test_a_signal_during_a_write_waits_for_the_message_to_be_whole(monkeypatch):
     assert stopped == [signal.SIGTERM], "as soon as the message is whole"
     tap._handle_termination(signal.SIGINT, None)
     assert stopped == [signal.SIGTERM, signal.SIGINT]
+
+
+def _quiet_tap(**config):
+    from tap_ghcr.tap import TapGHCR
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return TapGHCR(config={"images": ["o/n"], **config})
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def _sbom_package(i: int) -> dict:
+    return {"owner_login": "o", "package_name": "n", "sbom_digest": "sha256:" + "a" * 64,
+            "subject_digest": None, "sbom_format": "spdx", "package_ref": f"SPDXRef-{i}", "name": f"p{i}"}
+
+
+def test_emit_all_writes_what_emit_writes_and_counts_it(capsysbinary):
+    tap = _quiet_tap()
+    stream = tap.streams["sbom_packages"]
+    records = [_sbom_package(i) for i in range(600)]  # more than two batches
+    for record in records:
+        stream.emit(dict(record))
+    one_by_one = capsysbinary.readouterr().out
+    stream.emit_all(dict(record) for record in records)
+    batched = capsysbinary.readouterr().out
+
+    def lines(out: bytes) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if k != "time_extracted"} for line in out.splitlines()]
+
+    assert len(lines(batched)) == 600 and lines(batched) == lines(one_by_one)
+    assert tap.progress.records["sbom_packages"] == 1200
+
+
+def test_a_signal_while_emit_all_writes_waits_for_the_batch_and_then_stops(monkeypatch, capsysbinary):
+    from tap_ghcr.streams import EMIT_BATCH
+
+    tap = _quiet_tap()
+    stream = tap.streams["sbom_packages"]
+    written, stopped = [], []
+    monkeypatch.setattr(tap, "_stop", lambda signum: stopped.append(len(written)))
+    real_write = stream._write_record_message
+
+    def write(record: dict) -> None:
+        real_write(record)
+        written.append(record["package_ref"])
+        if len(written) == 10:
+            tap._handle_termination(signal.SIGTERM, None)  # arrives while the first batch is written
+
+    monkeypatch.setattr(stream, "_write_record_message", write)
+    stream.emit_all(_sbom_package(i) for i in range(3 * EMIT_BATCH))
+    assert stopped[0] == EMIT_BATCH, "the stop waits for the batch being written, no longer"
+    out = capsysbinary.readouterr().out.splitlines()
+    assert all(json.loads(line)["type"] == "RECORD" for line in out), "every line whole"
+
+
+def test_records_are_written_without_a_flush_and_every_other_message_flushes(monkeypatch):
+    from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
+
+    from tap_ghcr.tap import LineWriter
+
+    class Stdout:
+        def __init__(self) -> None:
+            self.buffer = io.BytesIO()
+            self.flushed_at: list[int] = []
+
+        def flush(self) -> None:
+            self.flushed_at.append(len(self.buffer.getvalue()))
+
+    out = Stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    writer = LineWriter()
+    writer.write_message(SchemaMessage("s", {"type": "object", "properties": {}}, ["id"]))
+    for i in range(3):
+        writer.write_message(RecordMessage("s", {"id": i}))
+    assert len(out.flushed_at) == 1, "a SCHEMA flushes, records do not"
+    writer.write_message(StateMessage({"bookmarks": {}}))
+    assert out.flushed_at[-1] == len(out.buffer.getvalue()), "a STATE goes out with every record before it"
+    lines = out.buffer.getvalue().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["SCHEMA", "RECORD", "RECORD", "RECORD", "STATE"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 import tempfile
@@ -34,8 +35,19 @@ def events(fileobj: t.Any, what: str = "document", *, rewind: bool = True) -> t.
     """Parse events of the whole file, from its start; invalid JSON is a MalformedDocument."""
     if rewind:
         fileobj.seek(0)
-    try:
+    with json_errors(what):
         yield from ijson.parse(fileobj, use_float=True)
+
+
+@contextlib.contextmanager
+def json_errors(what: str) -> t.Iterator[None]:
+    """Invalid JSON met while parsing inside the block is a MalformedDocument naming `what`.
+
+    A loop over every event of a large document iterates `ijson.parse` itself
+    inside this block: each event through `events` costs a generator step more.
+    """
+    try:
+        yield
     except ijson.JSONError as exc:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
@@ -46,36 +58,54 @@ def under(prefix: str, root: str) -> bool:
 
 
 class Subtrees:
-    """Builds the values found at `roots` (exact prefixes) from parse events, minus `skip` subtrees."""
+    """Builds the values found at `roots` (exact prefixes) from parse events, minus `skip` subtrees.
+
+    Every event of a document passes through `feed`, so it does one set lookup
+    per event outside the values it builds, and drops a skipped subtree by
+    remembering where it ends (a provenance predicate's LLB definition is most
+    of its events).
+    """
 
     def __init__(self, roots: t.Iterable[str], skip: t.Iterable[str] = ()) -> None:
         self.roots = frozenset(roots)
-        self.skip = tuple(skip)
+        self.skip = frozenset(skip)
         self.values: dict[str, t.Any] = {}
         self._root: str | None = None
         self._builder: ObjectBuilder | None = None
+        self._skipping: str | None = None  # the prefix of the skipped container being passed over
 
     def feed(self, prefix: str, event: str, value: t.Any) -> None:
         """Take one parse event."""
         if self._builder is None:
-            if prefix not in self.roots or event in ("map_key", "end_map", "end_array"):
+            if prefix not in self.roots or event in _NOT_A_VALUE:
                 return
-            if event in ("start_map", "start_array"):
+            if event in _STARTS:
                 self._root, self._builder = prefix, ObjectBuilder()
                 self._builder.event(event, value)
             else:
                 self.values[prefix] = value
             return
-        if any(under(prefix, s) for s in self.skip):
+        if self._skipping is not None:
+            if prefix == self._skipping and event in _ENDS:
+                self._skipping = None
+            return
+        if prefix in self.skip:  # a skipped key's value: a scalar, or a container to pass over
+            if event in _STARTS:
+                self._skipping = prefix
             return
         self._builder.event(event, value)
-        if prefix == self._root and event in ("end_map", "end_array"):
+        if prefix == self._root and event in _ENDS:
             self.values[prefix] = self._builder.value
             self._root, self._builder = None, None
 
     def get(self, root: str, default: t.Any = None) -> t.Any:
         """The value built at `root`, or `default`."""
         return self.values.get(root, default)
+
+
+_STARTS = frozenset({"start_map", "start_array"})
+_ENDS = frozenset({"end_map", "end_array"})
+_NOT_A_VALUE = frozenset({"map_key", "end_map", "end_array"})
 
 
 def collect(

@@ -111,5 +111,5 @@ def sbom_package_record(
         "subject_digest": subject_digest,
         "sbom_format": sbom_format,
     }
-    record.update({name: package.get(name) for name in PACKAGE_FIELDS})
+    record.update(zip(PACKAGE_FIELDS, map(package.get, PACKAGE_FIELDS), strict=True))
     return record

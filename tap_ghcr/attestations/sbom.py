@@ -108,6 +108,8 @@ class SbomScan:
 
 
 def _text(value: t.Any) -> str | None:
+    if type(value) is str:  # nearly always: the one test before the general case
+        return value.strip() or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):

@@ -12,13 +12,16 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
+import ijson
+
 from tap_ghcr.attestations import provenance
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Subtrees, collect, events
+from tap_ghcr.attestations.jsonstream import Subtrees, collect, json_errors
 from tap_ghcr.attestations.media import kind_for_predicate
 from tap_ghcr.attestations.sbom import SbomScan, package_fields
 
 _STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
+_HEADER_KEYS = ("_type", "predicateType", "subject")
 
 
 @dataclass
@@ -54,23 +57,29 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
 
     Unless told (`statement`), the first top-level key says whether this is a
     statement (`_type`, `subject`, `predicateType`, `predicate`) or a bare SBOM.
+    Each event goes to the one reader its top-level key concerns: this walk
+    sees every event of an SBOM, so it does as little per event as it can.
     """
-    header = Subtrees(("_type", "predicateType", "subject"))
+    header = Subtrees(_HEADER_KEYS)
     top_keys: set[str] = set()
     scan: SbomScan | None = None if statement is None else SbomScan("predicate." if statement else "")
-    for prefix, event, value in events(fileobj, what):
-        if prefix == "":
-            if event == "map_key":
+    reader: t.Callable[[str, str, t.Any], None] | None = None  # for the events under the current top-level key
+    fileobj.seek(0)
+    with json_errors(what):
+        for prefix, event, value in ijson.parse(fileobj, use_float=True):
+            if prefix:
+                if reader is not None:
+                    reader(prefix, event, value)
+            elif event == "map_key":
                 top_keys.add(value)
                 if scan is None:
                     scan = SbomScan("predicate." if value in _STATEMENT_KEYS else "")
+                if not scan.base:
+                    reader = scan.feed  # a bare SBOM: every key may hold its fields
+                else:
+                    reader = header.feed if value in _HEADER_KEYS else scan.feed if value == "predicate" else None
             elif event != "start_map" and event != "end_map":
                 raise MalformedDocument(f"{what} is not a JSON object")
-            continue
-        if scan is not None:
-            if scan.base:
-                header.feed(prefix, event, value)
-            scan.feed(prefix, event, value)
     return top_keys, header, scan or SbomScan("")
 
 
