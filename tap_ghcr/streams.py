@@ -47,9 +47,9 @@ class EmitterMixin:
             self._tap.progress.record(self.name)
 
     def emit_all(self: t.Any, records: t.Iterable[dict]) -> None:
-        """`emit` each record, marking and counting them a batch at a time: an SBOM is thousands of
-        records, and the mark and count cost a third of what writing one did. A signal waits for the
-        batch being written (milliseconds)."""
+        """`emit` each record, marking and counting them a batch at a time: a package's versions or an
+        SBOM's packages are thousands of records, and the mark and count cost a third of what writing
+        one did. A signal waits for the batch being written (milliseconds)."""
         if not self.selected:
             return
         pending = iter(records)

@@ -363,12 +363,9 @@ class SyncCore:
             self._complete(plan, fetch.result() if fetch else FetchResult([], True, []))
 
     def _complete(self, plan: PackagePlan, result: FetchResult) -> None:
-        for record in plan.version_records:
-            self.versions.emit(record)
-        for record in plan.tag_records:
-            self.tags.emit(record)
-        for record in result.records:
-            self.manifests.emit(record)
+        self.versions.emit_all(plan.version_records)
+        self.tags.emit_all(plan.tag_records)
+        self.manifests.emit_all(result.records)
         for document in result.documents:
             self.attestations.emit(document.record)
             try:  # packages are read from the document's file as they are written
