@@ -11,7 +11,6 @@ GitHub REST reference: https://docs.github.com/en/rest/packages/packages
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import typing as t
 from urllib.parse import quote
 
@@ -47,17 +46,25 @@ class EmitterMixin:
             self._tap.progress.record(self.name)
 
     def emit_all(self: t.Any, records: t.Iterable[dict]) -> None:
-        """`emit` each record, marking and counting them a batch at a time: a package's versions or an
-        SBOM's packages are thousands of records, and the mark and count cost a third of what writing
-        one did. A signal waits for the batch being written (milliseconds)."""
+        """`emit` each record as it comes, marking and counting them a batch at a time: a package's
+        versions or an SBOM's packages are thousands of records, and the mark and count cost a third
+        of what writing one did. A signal stops the batch at the next record boundary."""
         if not self.selected:
             return
-        pending = iter(records)
-        while batch := list(itertools.islice(pending, EMIT_BATCH)):
-            with self._tap.writing():
-                for record in batch:
-                    self._write_record_message(record)
-            self._tap.progress.record(self.name, len(batch))
+        pending, more = iter(records), True
+        while more:
+            count, more = 0, False
+            try:
+                with self._tap.writing():
+                    for record in pending:
+                        self._write_record_message(record)
+                        count += 1
+                        if count == EMIT_BATCH or self._tap.stop_requested:
+                            more = True
+                            break
+            finally:
+                if count:
+                    self._tap.progress.record(self.name, count)
 
     def keeps_children(self: t.Any, record: dict) -> bool:
         """A stream map's `__filter__` drops a record's children too; a removed stream (`None`) does not."""

@@ -153,11 +153,21 @@ SETTINGS = th.PropertiesList(
 class LineWriter(MsgSpecWriter):
     """The SDK's msgspec writer, less its flush after every RECORD: a syscall (and a wake-up of the
     target reading the pipe) per record was a tenth of a record's cost. Other messages still flush, so
-    a STATE line never waits in the buffer, and every record it covers went out before it."""
+    a STATE line never waits in the buffer, and every record it covers went out before it.
+
+    Every message but RECORD is written under `marking` (the tap's `writing`): the SDK writes STATE
+    itself, and a signal arriving while that write waited on a full pipe wrote a second STATE into
+    the middle of the first. Records are marked by the streams that write them, a batch at a time.
+    """
+
+    marking: t.Callable[[], t.ContextManager[None]] = contextlib.nullcontext
 
     def write_message(self, message: t.Any) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
+        if isinstance(message, RecordMessage):
+            sys.stdout.buffer.write(self.format_message(message))
+            return
+        with self.marking():
+            sys.stdout.buffer.write(self.format_message(message))
             sys.stdout.flush()
 
 
@@ -212,6 +222,8 @@ class TapGHCR(Tap):
         if kwargs.get("parse_env_config"):  # the SDK's parser raises a bare ValueError
             check_environment(type(self).config_jsonschema, type(self)._env_var_prefix)
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_writer, LineWriter):
+            self.message_writer.marking = self.writing
         _ = self.token  # registers GITHUB_TOKEN for redaction too
         install_log_redaction()  # after the SDK set up its handlers
 
@@ -331,6 +343,11 @@ class TapGHCR(Tap):
     def run_sync_core(self) -> None:
         """The whole sync, entered from the SDK's sync of the top stream (see `PackagesStream.get_records`)."""
         SyncCore(self, lambda: self.fetcher).run(self.owners(), list(self.images.values()))
+
+    @property
+    def stop_requested(self) -> bool:
+        """A signal arrived while a message was being written: finish it, start no other."""
+        return self._pending_signal is not None
 
     @contextlib.contextmanager
     def writing(self) -> t.Iterator[None]:

@@ -124,6 +124,7 @@ SKIP_CASES = [
     ({"p": {"big": {"p": {"big": 1}}, "p": {"big": 2}}}, "p", ["p.big"]),
     ({"p": {"big": {"x": 1}}}, "p", ["p.big"]),  # the skipped key is the last: nothing dangles
     ({"p": [{"big": 1}, {"big": {"y": [2]}}]}, "p", ["p.item.big"]),
+    ({"p": {"big.x": 1, "big": {"x": 2}}}, "p", ["p.big"]),  # a key with a dot is one key, not a path
 ]
 
 

@@ -211,7 +211,7 @@ def test_emit_all_writes_what_emit_writes_and_counts_it(capsysbinary):
     assert tap.progress.records["sbom_packages"] == 1200
 
 
-def test_a_signal_while_emit_all_writes_waits_for_the_batch_and_then_stops(monkeypatch, capsysbinary):
+def test_a_signal_while_emit_all_writes_stops_it_at_the_next_record_boundary(monkeypatch, capsysbinary):
     from tap_ghcr.streams import EMIT_BATCH
 
     tap = _quiet_tap()
@@ -221,16 +221,56 @@ def test_a_signal_while_emit_all_writes_waits_for_the_batch_and_then_stops(monke
     real_write = stream._write_record_message
 
     def write(record: dict) -> None:
+        if len(written) == 10:
+            tap._handle_termination(signal.SIGTERM, None)  # arrives while the 11th record is written
         real_write(record)
         written.append(record["package_ref"])
-        if len(written) == 10:
-            tap._handle_termination(signal.SIGTERM, None)  # arrives while the first batch is written
 
     monkeypatch.setattr(stream, "_write_record_message", write)
     stream.emit_all(_sbom_package(i) for i in range(3 * EMIT_BATCH))
-    assert stopped[0] == EMIT_BATCH, "the stop waits for the batch being written, no longer"
+    assert stopped[0] == 11, "the record being written is finished, and no other started (a slow reader waits)"
     out = capsysbinary.readouterr().out.splitlines()
     assert all(json.loads(line)["type"] == "RECORD" for line in out), "every line whole"
+
+
+def test_emit_all_writes_and_counts_every_record_it_got_before_the_records_failed(capsysbinary):
+    tap = _quiet_tap()
+    stream = tap.streams["sbom_packages"]
+
+    def records():
+        for i in range(299):
+            yield _sbom_package(i)
+        raise OSError("the spooled file broke")
+
+    with pytest.raises(OSError, match="spooled"):
+        stream.emit_all(records())
+    assert len(capsysbinary.readouterr().out.splitlines()) == 299
+    assert tap.progress.records["sbom_packages"] == 299
+
+
+def test_a_signal_while_the_sdk_writes_state_waits_for_that_state_to_be_whole(monkeypatch):
+    """The SDK writes STATE itself at the end of a stream; a signal during that write (a full pipe)
+    used to write the stop's STATE into the middle of it."""
+    tap = _quiet_tap()
+    stopped = []
+    monkeypatch.setattr(tap, "_stop", lambda signum: stopped.append(signum))
+
+    class Stdout:
+        def __init__(self) -> None:
+            self.buffer = self
+            self.data = b""
+
+        def write(self, data: bytes) -> None:
+            tap._handle_termination(signal.SIGTERM, None)  # while the line is being written
+            assert not stopped, "not in the middle of the STATE line"
+            self.data += bytes(data)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Stdout())
+    tap.state_writer.write_state({"bookmarks": {}})
+    assert stopped == [signal.SIGTERM], "as soon as the line is whole"
 
 
 def test_records_are_written_without_a_flush_and_every_other_message_flushes(monkeypatch):
