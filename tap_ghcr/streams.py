@@ -36,14 +36,10 @@ class EmitterMixin:
 
     def write_schema(self: t.Any) -> None:
         if self.selected:
-            with self._tap.writing():
-                self._write_schema_message()
+            self._write_schema_message()  # SCHEMA is marked by the tap's LineWriter
 
     def emit(self: t.Any, record: dict) -> None:
-        if self.selected:
-            with self._tap.writing():
-                self._write_record_message(record)
-            self._tap.progress.record(self.name)
+        self.emit_all((record,))
 
     def emit_all(self: t.Any, records: t.Iterable[dict]) -> None:
         """`emit` each record as it comes, marking and counting them a batch at a time: a package's

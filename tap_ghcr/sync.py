@@ -405,5 +405,4 @@ class SyncCore:
         now = time.monotonic()
         if now - self._last_state_write >= float(self.config.get("state_interval", 30)):
             self._last_state_write = now
-            with self.tap.writing():
-                self.tap.state_writer.write_state(self.tap.state)
+            self.tap.state_writer.write_state(self.tap.state)  # marked by the tap's LineWriter

@@ -388,8 +388,7 @@ class TapGHCR(Tap):
             super().sync_all()
             self.progress.summary()
         finally:
-            with self.writing():
-                self.state_writer.write_state(self.state)
+            self.state_writer.write_state(self.state)  # marked by LineWriter
             if "fetcher" in self.__dict__:
                 self.fetcher.close()
             for stream in self.streams.values():
