@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tap_ghcr.attestations import whole
 from tests.emulator.dataset import Dataset, sample_dataset
 from tests.emulator.proxy import Faults, start_proxy
 from tests.emulator.servers import LoggedServer
@@ -80,6 +81,15 @@ def catalog_selecting(config: dict, tmp_path: Path, streams: set[str]) -> dict:
             if meta["breadcrumb"] == []:
                 meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
     return catalog
+
+
+@pytest.fixture(params=["whole", "streamed"])
+def both_readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a document test with small documents decoded whole (as the tap reads them) and streamed
+    (as it reads documents over `whole.WHOLE_MAX_BYTES`): the two readers must agree."""
+    if request.param == "streamed":
+        monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", -1)
+    return request.param
 
 
 @pytest.fixture(scope="session")

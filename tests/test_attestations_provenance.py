@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from tap_ghcr.attestations.provenance import PROVENANCE_FIELDS, provenance_fields
 from tests.attestations_support import SUPPLY_CHAIN, load
 
@@ -221,3 +223,36 @@ def test_v1_buildkit_config_source_and_vcs_fallback() -> None:
 
 def test_not_an_object_gives_all_nulls() -> None:
     assert provenance_fields(None) == dict.fromkeys(PROVENANCE_FIELDS)
+
+
+V02, V1 = "https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"
+
+
+def _nest(path: str, value: object) -> dict:
+    for key in reversed(path.split(".")):
+        value = {key: value}
+    return value  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("predicate_type", [V02, V1])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "metadata", "invocation", "invocation.configSource", "materials", "builder",
+        "metadata.https://mobyproject.org/buildkit@v1#metadata",
+        "buildDefinition", "runDetails", "runDetails.metadata", "runDetails.builder",
+        "buildDefinition.externalParameters", "buildDefinition.externalParameters.configSource",
+        "buildDefinition.externalParameters.workflow", "buildDefinition.resolvedDependencies",
+        "runDetails.metadata.buildkit_metadata", "runDetails.metadata.buildkit_metadata.vcs",
+    ],
+)
+@pytest.mark.parametrize("value", ["x", 1, [1], None, True])
+def test_any_type_anywhere_in_a_predicate_is_no_error(predicate_type: str, path: str, value: object) -> None:
+    """A hostile predicate that puts a string where an object belongs (any type, at any level read)
+    gives nulls there; it used to raise AttributeError out of the reader, which failed the sync."""
+    if path == "metadata.https://mobyproject.org/buildkit@v1#metadata":
+        predicate: dict = {"metadata": {"https://mobyproject.org/buildkit@v1#metadata": value}}
+    else:
+        predicate = _nest(path, value)
+    fields = provenance_fields(predicate, predicate_type)
+    assert set(fields) == set(PROVENANCE_FIELDS)

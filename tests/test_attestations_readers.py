@@ -33,6 +33,8 @@ from tests.attestations_support import (
     statement,
 )
 
+pytestmark = pytest.mark.usefixtures("both_readers")  # every document read whole and streamed
+
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 CUPDATE_PLATFORM = "sha256:29528c15c494f84b8a2f33e0faa6eaa8cb6966824cf2ff95791c234fc07c247a"
 WHL = "sha256:49a3aa6075e0f49f82843e74b5baa614ad2a588e6675612bf108a0a008c5ac25"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from tap_ghcr.attestations import SBOM_PACKAGE_FIELDS, read_document
 from tap_ghcr.attestations.sbom import purl_parts, strip_supplier
 from tests.attestations_support import SUPPLY_CHAIN, ref_for, spdx_package, statement, write_spdx_statement
+
+pytestmark = pytest.mark.usefixtures("both_readers")  # every document read whole and streamed
 
 CUPDATE_SUBJECT = "sha256:77fa9a8d543e2474603e0fb766e4b757a9fe83b7b232eb8e2a754985c244af43"
 

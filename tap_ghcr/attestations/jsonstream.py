@@ -31,24 +31,60 @@ SPOOL_BYTES = 1024 * 1024
 _URLSAFE = str.maketrans("-_", "+/")
 
 
+# Deeper nesting is refused. ijson's prefix of an event spells out every level above it, so its
+# memory and time grow with the square of the depth (a 40 KB document nested 20,000 deep took
+# 960 MB); msgspec, which reads small documents whole, stops at about the same depth.
+MAX_DEPTH = 1000
+# ijson reads this much at a time, and makes all of a read's events before the first is seen:
+# small enough that the events of one read past MAX_DEPTH stay a few megabytes.
+PARSE_BYTES = 1024
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+
+
+def parse(fileobj: t.Any) -> t.Iterator[Event]:
+    """ijson's parse events, read PARSE_BYTES at a time (iterate inside `json_errors`)."""
+    return ijson.parse(fileobj, buf_size=PARSE_BYTES, use_float=True)
+
+
 def events(fileobj: t.Any, what: str = "document", *, rewind: bool = True) -> t.Iterator[Event]:
-    """Parse events of the whole file, from its start; invalid JSON is a MalformedDocument."""
+    """Parse events of the whole file, from its start; invalid JSON, or nesting deeper than MAX_DEPTH,
+    is a MalformedDocument."""
     if rewind:
         fileobj.seek(0)
+    depth = Depth(what)
     with json_errors(what):
-        yield from ijson.parse(fileobj, use_float=True)
+        for event in parse(fileobj):
+            depth.take(event[1])
+            yield event
+
+
+class Depth:
+    """Counts nesting from parse events; past MAX_DEPTH, a MalformedDocument."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.depth = what, 0
+
+    def take(self, event: str) -> None:
+        if event in _OPEN:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise MalformedDocument(f"{self.what} nests deeper than {MAX_DEPTH} levels")
+        elif event in _CLOSE:
+            self.depth -= 1
 
 
 @contextlib.contextmanager
 def json_errors(what: str) -> t.Iterator[None]:
     """Invalid JSON met while parsing inside the block is a MalformedDocument naming `what`.
 
-    A loop over every event of a large document iterates `ijson.parse` itself
+    A loop over every event of a large document iterates `parse` itself
     inside this block: each event through `events` costs a generator step more.
+    ijson decodes a lone surrogate escape (`"\\udc00"`) into bytes that are not UTF-8.
     """
     try:
         yield
-    except ijson.JSONError as exc:
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 

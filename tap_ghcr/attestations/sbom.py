@@ -1,6 +1,7 @@
-"""SPDX 2.x JSON and CycloneDX JSON SBOMs, streamed: summary fields and one record per package.
+"""SPDX 2.x JSON and CycloneDX JSON SBOMs: summary fields and one record per package.
 
-An SBOM is read twice from its (seekable) file, never held: `SbomScan` sees
+An SBOM is read twice from its (seekable) file. A small one is decoded whole
+each time (`whole`); a large one is streamed, never held: `SbomScan` sees
 every parse event of the first pass and keeps counters and a few scalars;
 `package_fields` is a generator over a second pass that builds one package
 (SPDX `packages[]` item) or one component (CycloneDX `components[]`, nested
@@ -15,6 +16,7 @@ import typing as t
 
 import ijson
 
+from tap_ghcr.attestations import whole
 from tap_ghcr.attestations.errors import MalformedDocument
 from tap_ghcr.attestations.jsonstream import events, stream_objects
 
@@ -74,6 +76,20 @@ class SbomScan:
                 self.cdx_components += 1
         elif event in ("string", "number") and prefix in self._scalars:
             setattr(self, self._scalars[prefix], str(value))
+
+    def read_whole(self, root: t.Any) -> None:
+        """Take the SBOM at `base` of a whole document: the fields `feed` finds in its events."""
+        if not isinstance(root, dict):
+            return
+        for prefix, name in self._scalars.items():
+            value = root
+            for key in prefix[len(self.base) :].split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):  # ijson's string, number
+                setattr(self, name, str(value))
+        packages = root.get("packages")
+        self.spdx_packages = sum(isinstance(p, dict) for p in packages) if isinstance(packages, list) else 0
+        self.cdx_components = sum(1 for _ in _components(root))
 
     @property
     def format(self) -> str | None:
@@ -220,21 +236,55 @@ def cyclonedx_component(comp: dict) -> dict[str, t.Any]:
     }
 
 
+def _children(parent: dict) -> t.Iterator[dict]:
+    children = parent.get("components")
+    return (c for c in children if isinstance(c, dict)) if isinstance(children, list) else iter(())
+
+
+def _components(root: dict) -> t.Iterator[dict]:
+    """CycloneDX components under `root`, nested ones included, each child before its parent (as
+    streamed); a loop, not recursion, however deep they nest."""
+    stack = [(root, _children(root))]
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is not None:
+            stack.append((child, _children(child)))
+            continue
+        stack.pop()
+        if stack:
+            yield node
+
+
 def package_fields(
     fileobj: t.BinaryIO, base: str, sbom_format: str, what: str = "SBOM"
 ) -> t.Iterator[dict[str, t.Any]]:
     """The package fields of every package of the SBOM at `base`, one at a time (a fresh pass over the file).
 
-    SPDX packages are flat: ijson's C item builder yields them one by one.
-    CycloneDX components nest: `stream_objects` builds each without its children.
+    A small SBOM is decoded whole. Streamed, SPDX packages are flat: ijson's C
+    item builder yields them one by one; CycloneDX components nest:
+    `stream_objects` builds each without its children.
     """
+    document = whole.load(fileobj)
+    if document is not whole.NOT_WHOLE:
+        root = whole.at(document, base)
+        if not isinstance(root, dict):
+            return
+        if sbom_format == "spdx":
+            packages = root.get("packages")
+            for pkg in packages if isinstance(packages, list) else ():
+                if isinstance(pkg, dict):
+                    yield spdx_package(pkg)
+        elif sbom_format == "cyclonedx":
+            yield from map(cyclonedx_component, _components(root))
+        return
     if sbom_format == "spdx":
         fileobj.seek(0)
         try:
             for pkg in ijson.items(fileobj, f"{base}packages.item", use_float=True):
                 if isinstance(pkg, dict):
                     yield spdx_package(pkg)
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:  # as jsonstream.json_errors
             raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
     elif sbom_format == "cyclonedx":
         pattern = _component_pattern(base)

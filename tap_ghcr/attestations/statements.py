@@ -1,6 +1,7 @@
-"""in-toto Statements (v0.1 and v1) and bare SBOM documents, streamed.
+"""in-toto Statements (v0.1 and v1) and bare SBOM documents.
 
-Pass 1 reads the statement header (`_type`, `predicateType`, `subject`) and
+A small document is decoded whole (`whole`) and read from the tree. A large
+one is streamed: pass 1 reads the statement header (`_type`, `predicateType`, `subject`) and
 the SBOM summary in one walk over the parse events, building nothing but
 those; a provenance predicate is then built in a second pass without the
 subtrees the contract never reads (`provenance.SKIP`); SBOM packages come
@@ -12,11 +13,9 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-import ijson
-
-from tap_ghcr.attestations import provenance
+from tap_ghcr.attestations import provenance, whole
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Subtrees, collect, json_errors
+from tap_ghcr.attestations.jsonstream import Depth, Subtrees, collect, json_errors, parse
 from tap_ghcr.attestations.media import kind_for_predicate
 from tap_ghcr.attestations.sbom import SbomScan, package_fields
 
@@ -64,9 +63,11 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
     top_keys: set[str] = set()
     scan: SbomScan | None = None if statement is None else SbomScan("predicate." if statement else "")
     reader: t.Callable[[str, str, t.Any], None] | None = None  # for the events under the current top-level key
+    depth = Depth(what)
     fileobj.seek(0)
     with json_errors(what):
-        for prefix, event, value in ijson.parse(fileobj, use_float=True):
+        for prefix, event, value in parse(fileobj):
+            depth.take(event)
             if prefix:
                 if reader is not None:
                     reader(prefix, event, value)
@@ -83,9 +84,26 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
     return top_keys, header, scan or SbomScan("")
 
 
+def _whole_pass(document: t.Any, what: str) -> tuple[set[str], dict[str, t.Any], SbomScan]:
+    """What `_first_pass` finds, from a whole document."""
+    if not isinstance(document, dict):
+        raise MalformedDocument(f"{what} is not a JSON object")
+    # The SBOM is under `predicate` when the first key is an in-toto one, or else (the walk again in
+    # `read_statement`) when `predicate` or `_type` is a key at all.
+    statement = "predicate" in document or "_type" in document or next(iter(document), None) in _STATEMENT_KEYS
+    scan = SbomScan("predicate." if statement else "")
+    scan.read_whole(whole.at(document, scan.base))
+    return set(document), {k: document[k] for k in _HEADER_KEYS if k in document}, scan
+
+
 def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Statement:
     """Read a statement's header, SBOM summary and (for provenance) its predicate from a seekable file."""
-    top_keys, header, scan = _first_pass(fileobj, what, None)
+    document = whole.load(fileobj)
+    header: Subtrees | dict[str, t.Any]
+    if document is not whole.NOT_WHOLE:
+        top_keys, header, scan = _whole_pass(document, what)
+    else:
+        top_keys, header, scan = _first_pass(fileobj, what, None)
     is_statement = "predicate" in top_keys or "_type" in top_keys
     if is_statement and not scan.base:  # a statement whose first key is not an in-toto one: walk it again
         top_keys, header, scan = _first_pass(fileobj, what, True)
@@ -109,8 +127,11 @@ def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Stat
         else:
             result.sbom_base, result.sbom_created = scan.base, scan.created
     elif result.kind == "provenance":
-        skip = tuple(f"predicate.{s}" for s in provenance.SKIP)
-        predicate = collect(fileobj, ("predicate",), skip, what).get("predicate")
+        if document is not whole.NOT_WHOLE:
+            predicate = document.get("predicate")
+        else:
+            skip = tuple(f"predicate.{s}" for s in provenance.SKIP)
+            predicate = collect(fileobj, ("predicate",), skip, what).get("predicate")
         if not isinstance(predicate, dict):
             raise MalformedDocument(f"{what}: provenance predicate is not an object")
         result.fields.update(provenance.provenance_fields(predicate, result.predicate_type))

@@ -1,0 +1,222 @@
+"""Small documents are decoded whole, larger ones streamed: the two readers must give the same answer.
+
+The reader tests run in both modes (`both_readers`); here, a differential test
+over real samples, generated documents and invalid JSON, the size rule, and
+the documented cases where the whole reader reads the JSON as written.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import random
+import typing as t
+
+import ijson
+import pytest
+
+from tap_ghcr.attestations import MalformedDocument, jsonstream, read_document, whole
+from tests.attestations_support import SUPPLY_CHAIN, ref_for, spdx_package, statement
+
+SUBJECT = "ab" * 32
+
+
+def outcome(body: bytes, mode: str, monkeypatch: pytest.MonkeyPatch, **ref_args: t.Any) -> tuple:
+    """What `read_document` makes of `body` (record, packages, warnings; or the error), read in `mode`."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30 if mode == "whole" else -1)
+    ref = ref_for(subject=None, **ref_args)
+    try:
+        result = read_document(ref, io.BytesIO(body), want_packages=True)
+        return result.record(ref), list(result.packages), result.warnings
+    except MalformedDocument as exc:
+        return ("malformed", str(exc))
+
+
+def assert_same(body: bytes, monkeypatch: pytest.MonkeyPatch, **ref_args: t.Any) -> tuple:
+    got = outcome(body, "whole", monkeypatch, **ref_args)
+    assert got == outcome(body, "streamed", monkeypatch, **ref_args), body[:300]
+    return got
+
+
+def cyclonedx(rng: random.Random, depth: int) -> dict:
+    comps = []
+    for i in range(rng.randint(0, 4)):
+        comp: dict[str, t.Any] = {"type": rng.choice(["library", "application", 3]), "name": f"c{depth}-{i}",
+                                  "version": rng.choice(["1.0", 2, 2.5, None, True]), "bom-ref": f"ref-{depth}-{i}"}
+        if rng.random() < 0.5:
+            comp["purl"] = f"pkg:npm/%40scope/c{depth}-{i}@1.0"
+        if rng.random() < 0.3:
+            comp["licenses"] = [{"license": {"id": "MIT"}}, {"expression": "Apache-2.0 OR MIT"}, "junk"]
+        if rng.random() < 0.3:
+            comp["supplier"] = rng.choice([{"name": "Organization: Acme"}, "Acme", None])
+        if depth < 3 and rng.random() < 0.5:
+            comp["components"] = cyclonedx(rng, depth + 1)["components"]
+        comps.append(comp)
+    if rng.random() < 0.2:
+        comps.insert(rng.randint(0, len(comps)), rng.choice([1, "x", None, []]))
+    return {"bomFormat": rng.choice(["CycloneDX", "cyclonedx", "other"]), "specVersion": rng.choice(["1.5", 1.6, None]),
+            "metadata": rng.choice([{"timestamp": "2026-01-01T00:00:00Z"}, {"timestamp": 5}, [], None]),
+            "components": comps}
+
+
+def spdx(rng: random.Random) -> dict:
+    packages: list[t.Any] = [spdx_package(i, rng.choice(["PACKAGE-MANAGER", "PACKAGE_MANAGER", "OTHER"]))
+                             for i in range(rng.randint(0, 6))]
+    for pkg in packages:
+        if rng.random() < 0.3:
+            pkg["versionInfo"] = rng.choice([3, 1.5, None, False, " padded "])
+        if rng.random() < 0.2:
+            pkg["externalRefs"] = rng.choice(["not a list", [None, 1], {"item": {}}])
+        if rng.random() < 0.2:
+            pkg["primaryPackagePurpose"] = "LIBRARY"
+    if rng.random() < 0.2:
+        packages.insert(rng.randint(0, len(packages)), rng.choice([1, "x", None, [1]]))
+    doc: dict[str, t.Any] = {"spdxVersion": rng.choice(["SPDX-2.3", "SPDX-2.2", 2.3, True, None]),
+                             "creationInfo": rng.choice([{"created": "2026-01-01T00:00:00Z"}, {"created": 7}, "x"]),
+                             "packages": rng.choice([packages, packages, packages, {"p": 1}, None])}
+    return doc
+
+
+def shuffled(rng: random.Random, value: t.Any) -> t.Any:
+    """The same JSON with every object's keys in a random order."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {k: shuffled(rng, v) for k, v in items}
+    if isinstance(value, list):
+        return [shuffled(rng, v) for v in value]
+    return value
+
+
+def generated(seed: int) -> bytes:
+    rng = random.Random(seed)
+    sbom = spdx(rng) if rng.random() < 0.5 else cyclonedx(rng, 0)
+    if rng.random() < 0.15:
+        sbom.update(spdx(rng))  # both an SPDX and a CycloneDX document's keys
+    form = rng.random()
+    if form < 0.3:
+        doc: t.Any = sbom  # a bare SBOM
+        if rng.random() < 0.3:  # whose first key is an in-toto one
+            doc = {rng.choice(["subject", "predicateType"]): "x", **sbom}
+    elif form < 0.9:
+        doc = statement(rng.choice(["https://spdx.dev/Document", "https://cyclonedx.org/bom", "x"]), sbom, SUBJECT,
+                        rng.choice(["v0.1", "v1"]))
+        if rng.random() < 0.2:
+            doc["predicate"] = rng.choice([[sbom], "x", None])
+        if rng.random() < 0.2:
+            del doc[rng.choice(["_type", "predicateType", "subject"])]
+        if rng.random() < 0.2:
+            doc = {"zzz": 1, **doc}  # a first key that is not an in-toto one
+    else:
+        doc = rng.choice([[sbom], "text", 3, None, {}])
+    if rng.random() < 0.5:
+        doc = shuffled(rng, doc)
+    return json.dumps(doc, indent=rng.choice([None, 1])).encode()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SUPPLY_CHAIN.glob("*.json")))
+def test_every_real_sample_reads_the_same_whole_and_streamed(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = (SUPPLY_CHAIN / name).read_bytes()
+    for envelope in ("none", "dsse"):
+        from tests.attestations_support import dsse
+
+        assert_same(body if envelope == "none" else dsse(body), monkeypatch, envelope=envelope)
+
+
+def test_provenance_reads_the_same_whole_and_streamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("buildkit_doc_slsa_v1_mode-max_provenance_statement.json",
+                 "buildx_slsa_v0.2_mode-max_provenance_ghcr_cupdate.json"):
+        record, _, _ = assert_same((SUPPLY_CHAIN / name).read_bytes(), monkeypatch)
+        assert record["kind"] == "provenance" and record["build_type"] and record["materials"], record
+
+
+def test_generated_documents_read_the_same_whole_and_streamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    kinds: dict[str, int] = {}
+    for seed in range(600):
+        got = assert_same(generated(seed), monkeypatch)
+        kind = "malformed" if got[0] == "malformed" else f"{got[0]['kind']}:{got[0]['sbom_format']}:{bool(got[1])}"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    # The generator reaches every outcome: errors, and SBOMs of both formats with and without packages.
+    assert {"malformed", "sbom:spdx:True", "sbom:cyclonedx:True", "sbom:spdx:False"} <= set(kinds), kinds
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"", b"   ", b"{", b'{"a": NaN}', b'{"a": Infinity}', b"\xef\xbb\xbf{}", b'{"a": "\xff"}', b'{"a": 1} x',
+        b"{}{}", b'{"a": 1e400}', b'{"_type": "x", "predicate": {"spdxVersion": "\\ud800"}}',
+        b'{"spdxVersion": "SPDX-2.3", "packages": [], "note": "\\udc00"}', b'{"a": "\xed\xa0\x80"}',
+        b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}], "x": ' + b"[" * 995 + b"]" * 995 + b"}",
+        b'{"predicate": ' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"a": "\\q"}', b'["predicate"]', b"null",
+        json.dumps(statement("https://spdx.dev/Document",
+                             {"spdxVersion": "SPDX-2.3", "packages": [{"name": "é\u2603"}]}, SUBJECT)).encode("utf-16"),
+    ],
+)
+def test_invalid_or_odd_json_reads_the_same_whole_and_streamed(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_same(body, monkeypatch)
+
+
+def test_a_document_over_the_limit_is_streamed_and_one_at_it_is_decoded_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = json.dumps(statement("https://spdx.dev/Document",
+                                {"spdxVersion": "SPDX-2.3", "packages": [spdx_package(1)]}, SUBJECT)).encode()
+    parsed: list[int] = []
+    real_parse, real_items = ijson.parse, ijson.items
+    monkeypatch.setattr(ijson, "parse", lambda *a, **k: parsed.append(1) or real_parse(*a, **k))
+    monkeypatch.setattr(ijson, "items", lambda *a, **k: parsed.append(1) or real_items(*a, **k))
+    for limit, streamed in ((len(body), False), (len(body) - 1, True)):
+        monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", limit)
+        parsed.clear()
+        result = read_document(ref_for(), io.BytesIO(body), want_packages=True)
+        assert [p["name"] for p in result.packages] == ["pkg-1"]
+        assert bool(parsed) is streamed, (limit, parsed)
+
+
+def test_the_whole_reader_reads_json_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ijson's dotted prefixes and yajl's integers cannot say what the JSON says (documented in
+    `whole`): a repeated key's last value counts, a dotted key is one key, a big integer is a number."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    predicate = {"spdxVersion": "SPDX-2.3", "creationInfo.created": "dotted", "creationInfo": {"created": "real"},
+                 "packages": [{"name": "big", "versionInfo": 123456789012345678901234567890}]}
+    body = json.dumps(statement("https://spdx.dev/Document", predicate, SUBJECT)).encode()
+    body = body.replace(b'"spdxVersion": "SPDX-2.3"', b'"spdxVersion": "SPDX-2.2", "spdxVersion": "SPDX-2.3"')
+    ref = ref_for()
+    result = read_document(ref, io.BytesIO(body), want_packages=True)
+    record = result.record(ref)
+    assert (record["sbom_spec_version"], record["created_at"]) == ("SPDX-2.3", "real")
+    assert [p["version"] for p in result.packages] == ["123456789012345678901234567890"]
+
+
+def test_a_whole_document_is_not_kept_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is left at its start for the next pass, and the decoded tree is not cached anywhere."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    body = json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3",
+                                                               "packages": [spdx_package(i) for i in range(3)]},
+                                SUBJECT)).encode()
+    file = io.BytesIO(body)
+    assert whole.load(file) == json.loads(body) and file.tell() == 0
+    result = read_document(ref_for(), file, want_packages=True)
+    file.seek(0)
+    file.write(copy.copy(body).replace(b"pkg-0", b"pkg-X"))  # the packages pass reads the file again
+    assert [p["name"] for p in result.packages] == ["pkg-X", "pkg-1", "pkg-2"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"spdxVersion": "SPDX-2.3", "packages": [], "x": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+        b'{"bomFormat": "CycloneDX", "specVersion": "1.5", "components": ['
+        + b'{"components": [' * 10000 + b"]}" * 10000 + b"]}",
+        b'{"x": ' + b'{"a": ' * 1001 + b"1" + b"}" * 1002,
+    ],
+    ids=["arrays", "cyclonedx-components", "objects"],
+)
+def test_nesting_deeper_than_the_limit_is_malformed_in_both_readers(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ijson's prefixes spell out every level, so deep nesting cost memory and time with the square of
+    the depth: 960 MB for the 40 KB of arrays here, a minute for the components. Now one error, early."""
+    got = assert_same(body, monkeypatch)
+    assert got[0] == "malformed" and f"nests deeper than {jsonstream.MAX_DEPTH} levels" in got[1], got
