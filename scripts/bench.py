@@ -26,6 +26,7 @@ import json
 import os
 import pickle
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -287,6 +288,15 @@ def main() -> int:
     print("\nCPU seconds on this machine's cores during each run (the servers stand in for GitHub and ghcr.io):")
     for r in rows:
         print(f"  {r['run']:<24} tap {r['cpu']:6.1f}  servers {r['servers_cpu']:6.1f}  wall {r['wall']:6.1f}")
+    roles = {"GitHub": [github_proxy], "registry": [registry_proxy], "token server": [token_proxy],
+             "blob host": [p for p in proxies if p not in (github_proxy, registry_proxy, token_proxy)]}
+    print("\nthe servers' own time per request, all runs (at the proxies, after the added latency: in each "
+          "request's time, not in the floor):")
+    for role, group in roles.items():
+        times = sorted(t for p in group for t in p.server_times)
+        if times:
+            print(f"  {role:<13} {len(times):>6} requests  mean {statistics.mean(times) * 1000:5.1f} ms  "
+                  f"median {times[len(times) // 2] * 1000:5.1f} ms")
     by_workers = {r["run"]: r for r in rows}
     one, default = by_workers.get("max_workers=1"), by_workers.get(f"max_workers={args.default_workers}")
     if one and default:

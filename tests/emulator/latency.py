@@ -9,6 +9,10 @@ streams: on a 2-core machine the proxies' own CPU and GIL hand-offs would
 otherwise show up in the tap's figures. The loop's timers wake late (epoll
 counts whole milliseconds), so each proxy measures how late and holds chunks
 that much less; `injected` reports the delay that was actually added.
+
+Each proxy also times its server: from a request's release upstream to the
+first chunk of its answer (`server_times`). On the benchmark's two cores the
+servers share the CPU with the tap, and their time is in every request's.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class _Downstream(asyncio.Protocol):
         self.upstream: asyncio.Transport | None = None
         self.held: collections.deque[tuple[float, bytes]] = collections.deque()
         self.timer: asyncio.TimerHandle | None = None
+        self.released: collections.deque[float] = collections.deque()  # requests sent upstream, unanswered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -83,6 +88,8 @@ class _Downstream(asyncio.Protocol):
             self.proxy.record_delay(now - arrived)
             if self.upstream is not None and not self.upstream.is_closing():
                 self.upstream.write(data)
+                if data[:5] in _METHODS:
+                    self.released.append(now)
         if self.held:
             self._schedule()
 
@@ -98,6 +105,8 @@ class _Upstream(asyncio.Protocol):
         self.downstream = downstream
 
     def data_received(self, data: bytes) -> None:
+        if data[:5] == b"HTTP/" and self.downstream.released:  # an answer's first chunk (keep-alive: in order)
+            self.downstream.proxy.server_times.append(time.monotonic() - self.downstream.released.popleft())
         if self.downstream.transport is not None and not self.downstream.transport.is_closing():
             self.downstream.transport.write(data)
 
@@ -115,6 +124,7 @@ class LatencyProxy:
         self.lateness = 0.0  # how late the loop's timers fire, on average (calibrated as chunks pass)
         self.delays = 0
         self.delay_total = 0.0
+        self.server_times: list[float] = []  # seconds from a request's release to its answer's first chunk
         self.loop = _Loop.get()
         self._server = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
