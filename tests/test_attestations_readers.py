@@ -9,6 +9,7 @@ import json
 import cbor2
 import jsonschema
 import pytest
+from cryptography import x509
 
 from tap_ghcr.attestations import (
     ATTESTATION_FIELDS,
@@ -485,3 +486,93 @@ def test_every_contract_field_is_filled_by_some_document_and_records_match_schem
     assert set(ATTESTATION_FIELDS) - filled == set()
     filled = {k for p in packages for k, v in p.items() if v is not None}
     assert set(SBOM_PACKAGE_FIELDS) - filled == set()
+
+
+def _duplicate_extension_certificate() -> bytes:
+    """A leaf whose Fulcio extension 1.3.6.1.4.1.57264.1.8 is rewritten into a second 1.9."""
+    from cryptography.hazmat.primitives import serialization
+
+    leaf, _ = make_certificate(uri="https://x", der={8: "a", 9: "b"})
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    oid8 = bytes.fromhex("060a2b0601040183bf300108")
+    assert der.count(oid8) == 1
+    return der.replace(oid8, oid8[:-1] + b"\x09")
+
+
+def _x400_san_certificate() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    san = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.17"), b"\x30\x03\xa3\x01\x00")
+    return make_certificate(extra=[san])[0].public_bytes(serialization.Encoding.DER)
+
+
+def _bundle(material: object = None, message: object = None) -> bytes:
+    doc: dict = {"mediaType": BUNDLE, "messageSignature": message if message is not None else {}}
+    if material is not None:
+        doc["verificationMaterial"] = material
+    return json.dumps(doc).encode()
+
+
+HOSTILE = [  # (envelope, body, what is expected: "malformed" or a warning's words, "" for none)
+    ("dsse", b'{"payloadType": "application/vnd.in-toto+json", "payload": "\\uZZZZ"}', "malformed"),
+    ("dsse", b'{"payloadType": "x", "\\q": 1, "payload": "AA=="}', "malformed"),
+    ("dsse", b'{"payloadType": "x", "a\x01": 1, "payload": "AA=="}', "malformed"),
+    ("dsse", b'{"payloadType": [], "payload": "e30="}', "not an in-toto statement"),
+    ("dsse", b'{"payloadType": {"a": 1}, "payload": "e30="}', "not an in-toto statement"),
+    ("sigstore-bundle", _bundle({"certificate": "x"}), ""),
+    ("sigstore-bundle", _bundle({"x509CertificateChain": 5}), ""),
+    ("sigstore-bundle", _bundle({"x509CertificateChain": {"certificates": 1.5}}), ""),
+    ("sigstore-bundle", _bundle({"x509CertificateChain": {"certificates": {"a": 1}}}), ""),
+    ("sigstore-bundle", _bundle({"x509CertificateChain": {"certificates": ["x"]}}), ""),
+    ("sigstore-bundle", _bundle(message={"messageDigest": "x"}), ""),
+    ("sigstore-bundle", _bundle(message={"messageDigest": {"digest": "AA==", "algorithm": [1]}}), ""),
+    ("sigstore-bundle", _bundle({"certificate": {"rawBytes": base64.b64encode(_duplicate_extension_certificate())
+                                                 .decode()}}), "Duplicate"),
+    ("sigstore-bundle", _bundle({"certificate": {"rawBytes": base64.b64encode(_x400_san_certificate()).decode()}}),
+     "x400Address"),
+]
+
+
+@pytest.mark.parametrize(("envelope", "body", "expected"), HOSTILE)
+def test_a_hostile_envelope_is_a_malformed_document_or_a_warning_never_another_error(
+    envelope: str, body: bytes, expected: str
+) -> None:
+    """Found by a fuzzing review: each of these raised ValueError, JSONDecodeError, TypeError, AttributeError,
+    KeyError or a cryptography exception out of the reader, and the sync, which catches MalformedDocument,
+    failed with an internal error."""
+    media_type = BUNDLE if envelope == "sigstore-bundle" else "application/vnd.dsse.envelope.v1+json"
+    ref = ref_for(envelope, media_type=media_type)
+    if expected == "malformed":
+        with pytest.raises(MalformedDocument):
+            read_document(ref, io.BytesIO(body))
+        return
+    result = read_document(ref, io.BytesIO(body))
+    assert not expected or any(expected in w for w in result.warnings), result.warnings
+
+
+def test_a_hostile_cosign_bundle_annotation_is_a_warning_at_most() -> None:
+    from tap_ghcr.attestations.cosign import annotation_fields
+    from tap_ghcr.attestations.media import COSIGN_BUNDLE, COSIGN_CERTIFICATE
+
+    for bundle in ('{"Payload": "x"}', "[1]", '{"Payload": [1]}', "5"):
+        fields, _ = annotation_fields({COSIGN_BUNDLE: bundle}, "layer")
+        assert fields == {"signed_at": None, "tlog_index": None}, bundle
+    der = _duplicate_extension_certificate()
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der).decode() + "-----END CERTIFICATE-----\n"
+    _, warnings = annotation_fields({COSIGN_CERTIFICATE: pem}, "layer")
+    assert "Duplicate" in warnings[0]
+
+
+def test_the_payload_search_does_not_rebuild_the_path_at_every_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A string 999 levels deep made the DSSE payload search rebuild a 999-key path: 10,000 strings
+    took 20 s, 500,000 took 38-93 s. Only a string at the payload's depth can be the payload."""
+    from tap_ghcr.attestations.jsonstream import Diverter
+
+    calls = []
+    real = Diverter._value_path
+    monkeypatch.setattr(Diverter, "_value_path", lambda self: calls.append(1) or real(self))
+    body = (b'{"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "x": ' + b"[" * 999
+            + b'"",' * 10_000 + b'""' + b"]" * 999 + b"}")
+    with pytest.raises(MalformedDocument):  # the payload `{}` is no statement; the walk is what is measured
+        read_document(ref_for("dsse"), io.BytesIO(body))
+    assert len(calls) < 10, len(calls)

@@ -107,11 +107,13 @@ def signer_fields(cert: x509.Certificate, *, subject_fallback: bool = False) -> 
 
     `cryptography` parses extensions when first read: a malformed one is a CertificateError here.
     """
+    from cryptography import x509
+
     try:
         fields: dict[str, t.Any] = {"signer_identity": identity(cert, subject_fallback=subject_fallback)}
         for field, numbers in _EXTENSIONS.items():
             fields[field] = next((v for n in numbers if (v := fulcio_extension(cert, n))), None)
-    except ValueError as exc:
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise CertificateError(f"certificate extensions cannot be read: {exc}") from exc
     return fields
 

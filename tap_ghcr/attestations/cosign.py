@@ -7,7 +7,7 @@ import typing as t
 from datetime import datetime, timezone
 
 from tap_ghcr.attestations import certificates
-from tap_ghcr.attestations.jsonstream import collect
+from tap_ghcr.attestations.jsonstream import as_object, collect
 from tap_ghcr.attestations.media import COSIGN_BUNDLE, COSIGN_CERTIFICATE
 
 
@@ -45,8 +45,8 @@ def annotation_fields(annotations: dict[str, t.Any], what: str) -> tuple[dict[st
     bundle = annotations.get(COSIGN_BUNDLE)
     if isinstance(bundle, str) and bundle.strip():
         try:
-            payload = json.loads(bundle).get("Payload") or {}
-        except (ValueError, AttributeError, RecursionError) as exc:
+            payload = as_object(as_object(json.loads(bundle)).get("Payload"))
+        except (ValueError, RecursionError) as exc:
             warnings.append(f"{what}: {COSIGN_BUNDLE} annotation is not JSON: {exc}")
         else:
             fields["signed_at"] = unix_time(payload.get("integratedTime"))

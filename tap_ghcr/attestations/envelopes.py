@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import certificates, cosign
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, b64decode_small, events
+from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, as_object, b64decode_small, events
 from tap_ghcr.attestations.media import INTOTO, SIGSTORE_BUNDLE
 
 DSSE_PAYLOAD_TYPES = frozenset({INTOTO, "application/vnd.in-toto.statement+json"})
@@ -74,7 +74,7 @@ def open_dsse(fileobj: t.BinaryIO, what: str) -> Opened:
 def _check_payload(opened: Opened, what: str) -> None:
     if opened.payload is None:
         raise MalformedDocument(f"{what}: DSSE envelope has no payload")
-    if opened.payload_type not in DSSE_PAYLOAD_TYPES:
+    if not isinstance(opened.payload_type, str) or opened.payload_type not in DSSE_PAYLOAD_TYPES:
         opened.warnings.append(
             f"{what}: DSSE payloadType {opened.payload_type!r} is not an in-toto statement; not read"
         )
@@ -87,10 +87,10 @@ def bundle_signer(material: t.Any, what: str) -> tuple[dict[str, t.Any], list[st
     warnings: list[str] = []
     if not isinstance(material, dict):
         return fields, warnings
-    cert = (material.get("certificate") or {}).get("rawBytes")
+    cert = as_object(material.get("certificate")).get("rawBytes")
     if not cert:
-        chain = (material.get("x509CertificateChain") or {}).get("certificates") or [{}]
-        cert = chain[0].get("rawBytes") if isinstance(chain[0], dict) else None
+        chain = as_object(material.get("x509CertificateChain")).get("certificates")
+        cert = as_object(chain[0] if isinstance(chain, list) and chain else None).get("rawBytes")
     if isinstance(cert, str) and cert:
         try:
             fields.update(certificates.signer_from(b64decode_small(cert, "certificate")))
@@ -121,7 +121,7 @@ def open_bundle(fileobj: t.BinaryIO, what: str) -> Opened:
             _check_payload(opened, what)
         elif isinstance(message, dict):
             opened.fields.update(kind="signature", predicate_type=None)
-            digest = message.get("messageDigest") or {}
+            digest = as_object(message.get("messageDigest"))
             if isinstance(digest.get("digest"), str):
                 alg = str(digest.get("algorithm") or "SHA2_256").lower()
                 alg = {"sha2_256": "sha256", "sha2_384": "sha384", "sha2_512": "sha512"}.get(alg, alg)

@@ -88,6 +88,11 @@ def json_errors(what: str) -> t.Iterator[None]:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 
+def as_object(value: t.Any) -> dict:
+    """`value` if it is a JSON object, else an empty one: a hostile document may put any type anywhere."""
+    return value if isinstance(value, dict) else {}
+
+
 def under(prefix: str, root: str) -> bool:
     """Whether an event prefix is `root` or inside it."""
     return prefix == root or prefix.startswith(root + ".")
@@ -199,6 +204,7 @@ _STRING_SPECIAL = re.compile(rb'["\\]')
 _ESCAPES = {ord("/"): b"/", ord("\\"): b"\\", ord('"'): b'"', ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n"}
 _ESCAPES.update({ord("r"): b"\r", ord("t"): b"\t"})
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
 
 
 class Base64Sink:
@@ -284,6 +290,8 @@ class Diverter:
         if self._mode != "divert":
             self._emit(out, escape)
         elif escape[1] == ord("u"):
+            if not _HEX4.fullmatch(escape[2:]):
+                raise MalformedDocument(f"invalid JSON escape {escape!r}")
             self.sink(chr(int(escape[2:], 16)).encode("utf-8", "replace"))
         elif escape[1] in _ESCAPES:
             self.sink(_ESCAPES[escape[1]])
@@ -293,7 +301,10 @@ class Diverter:
     def _end_string(self, out: bytearray) -> None:
         out += b'"'
         if self._mode == "key":
-            self._stack[-1][1] = json.loads(b'"' + bytes(self._key) + b'"')
+            try:
+                self._stack[-1][1] = json.loads(b'"' + bytes(self._key) + b'"')
+            except ValueError as exc:  # a bad escape, a raw control character, bytes that are not UTF-8
+                raise MalformedDocument(f"invalid JSON object key: {exc}") from None
             self._key = bytearray()
         self._mode = "struct"
 
@@ -309,7 +320,7 @@ class Diverter:
                     top = self._stack[-1] if self._stack else None
                     if top is not None and top[0] == "{" and top[2]:
                         self._mode = "key"
-                    elif self._value_path() == self.path:
+                    elif len(self._stack) == len(self.path) and self._value_path() == self.path:
                         self._mode, self.found = "divert", self.found + 1
                     else:
                         self._mode = "string"

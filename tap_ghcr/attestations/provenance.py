@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_ghcr.attestations.jsonstream import as_object
+
 PROVENANCE_FIELDS = (
     "builder_id",
     "build_type",
@@ -50,11 +52,6 @@ def _get(obj: t.Any, *path: str) -> t.Any:
             return None
         obj = obj.get(key)
     return obj
-
-
-def _obj(value: t.Any) -> dict:
-    """`value` if it is an object, else an empty one: a hostile predicate may put any type anywhere."""
-    return value if isinstance(value, dict) else {}
 
 
 def _str(value: t.Any) -> str | None:
@@ -105,31 +102,31 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
         return dict.fromkeys(PROVENANCE_FIELDS)
     workflow: dict = {}
     if is_v1(predicate, predicate_type):
-        build, run = _obj(predicate.get("buildDefinition")), _obj(predicate.get("runDetails"))
-        meta = _obj(run.get("metadata"))
+        build, run = as_object(predicate.get("buildDefinition")), as_object(predicate.get("runDetails"))
+        meta = as_object(run.get("metadata"))
         builder_id, build_type = _get(run, "builder", "id"), _get(build, "buildType")
         invocation = meta.get("invocationId") or meta.get("invocationID")
         started, finished = meta.get("startedOn"), meta.get("finishedOn")
-        external = _obj(build.get("externalParameters"))
+        external = as_object(build.get("externalParameters"))
         dependencies = _get(build, "resolvedDependencies")
-        vcs = _obj(_get(meta, "buildkit_metadata", "vcs"))
+        vcs = as_object(_get(meta, "buildkit_metadata", "vcs"))
         if isinstance(external.get("workflow"), dict):  # GitHub Actions build types
             workflow = external["workflow"]
             first = dependencies[0] if isinstance(dependencies, list) and dependencies else {}
             config_uri, config_digest = _str(workflow.get("repository")), _get(first, "digest")
             config_path = workflow.get("path")
         else:
-            source = _obj(external.get("configSource"))
+            source = as_object(external.get("configSource"))
             config_uri, config_digest, config_path = _str(source.get("uri")), source.get("digest"), source.get("path")
         materials = _materials(dependencies)
     else:
-        meta = _obj(predicate.get("metadata"))
+        meta = as_object(predicate.get("metadata"))
         builder_id, build_type = _get(predicate, "builder", "id"), predicate.get("buildType")
         invocation = meta.get("buildInvocationID") or meta.get("buildInvocationId")
         started, finished = meta.get("buildStartedOn"), meta.get("buildFinishedOn")
-        source = _obj(_get(predicate, "invocation", "configSource"))
+        source = as_object(_get(predicate, "invocation", "configSource"))
         config_uri, config_digest, config_path = _str(source.get("uri")), source.get("digest"), source.get("entryPoint")
-        vcs = _obj(_get(meta, BUILDKIT_V02_METADATA, "vcs"))
+        vcs = as_object(_get(meta, BUILDKIT_V02_METADATA, "vcs"))
         materials = _materials(predicate.get("materials"))
     config_base, fragment = _split_fragment(config_uri)
     return {
