@@ -68,9 +68,10 @@ def test_malformed_settings_are_one_line_and_exit_1(world, tmp_path):
 
 
 def test_unreachable_api_is_one_line_and_exit_1(world, tmp_path):
-    from tests.emulator.registry import free_port
+    from tests.emulator.registry import refused_port
 
-    run = run_tap(world.config(api_url=f"http://127.0.0.1:{free_port()}"), tmp_path, timeout=300)
+    with refused_port() as port:
+        run = run_tap(world.config(api_url=f"http://127.0.0.1:{port}"), tmp_path, timeout=300)
     assert run.returncode == 1
     line = _one_error_line(run.stderr)
     assert "could not connect" in line
@@ -81,15 +82,16 @@ def test_a_url_that_never_answers_is_one_line_within_45_s(world, tmp_path, setti
     """With the production retry timing (no shortened waits): a host that never answered fails fast."""
     import time
 
-    from tests.emulator.registry import free_port
+    from tests.emulator.registry import refused_port
 
-    url = f"http://127.0.0.1:{free_port()}"
-    config = world.config(**{setting: url, "retry_base_seconds": None})
-    if setting == "registry_url":
-        config.update(organizations=[], users=[], images=["acme/web"])
-    started = time.monotonic()
-    run = run_tap(config, tmp_path, timeout=120)
-    elapsed = time.monotonic() - started
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        config = world.config(**{setting: url, "retry_base_seconds": None})
+        if setting == "registry_url":
+            config.update(organizations=[], users=[], images=["acme/web"])
+        started = time.monotonic()
+        run = run_tap(config, tmp_path, timeout=120)
+        elapsed = time.monotonic() - started
     assert run.returncode == 1
     line = _one_error_line(run.stderr)
     assert line == f"tap-ghcr: error: could not connect to {url} ({setting}): connection refused"
@@ -270,24 +272,18 @@ def test_a_bad_ca_bundle_is_one_line_naming_the_file(tmp_path, kind):
     assert f"CA bundle {bundle} (REQUESTS_CA_BUNDLE)" in line, line
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(("proxy", "expected"), [
     ("http://127.0.0.1:{port}", "connection refused (via proxy http://127.0.0.1:{port})"),
     ("u:pw@127.0.0.1:{port}", "connection refused (via proxy http://127.0.0.1:{port})"),  # no scheme: http
     ("socks5://127.0.0.1:{port}", "the proxy socks5://127.0.0.1:{port} is a SOCKS proxy: install PySocks"),
 ])
 def test_a_proxy_problem_on_the_github_side_names_the_proxy(tmp_path, proxy, expected):
-    port = _free_port()
+    from tests.emulator.registry import refused_port
+
     config = {**GITHUB_SIDE, "api_url": "http://127.0.0.1:9"}
-    env = {"HTTP_PROXY": proxy.format(port=port), "HTTPS_PROXY": proxy.format(port=port), "NO_PROXY": ""}
-    run = run_tap(config, tmp_path, env=env, timeout=60)
+    with refused_port() as port:
+        env = {"HTTP_PROXY": proxy.format(port=port), "HTTPS_PROXY": proxy.format(port=port), "NO_PROXY": ""}
+        run = run_tap(config, tmp_path, env=env, timeout=60)
     assert run.returncode == 1
     line = _one_error_line(run.stderr)
     assert expected.format(port=port) in line, line

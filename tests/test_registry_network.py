@@ -416,7 +416,7 @@ def test_a_token_request_redirected_to_another_host_loses_the_credentials(caplog
 
 def test_only_a_host_that_never_answered_counts_as_first_contact():
     from tap_ghcr.registry.transport import NetworkError, Transport
-    from tests.emulator.registry import free_port
+    from tests.emulator.registry import refused_port
 
     def script(h):
         h.send_body(200, b"{}")
@@ -430,8 +430,8 @@ def test_only_a_host_that_never_answered_counts_as_first_contact():
     with pytest.raises(NetworkError) as dropped:
         transport.request("GET", url)
     assert dropped.value.first_contact is False
-    with pytest.raises(NetworkError) as never:
-        transport.request("GET", f"http://127.0.0.1:{free_port()}/v2/")
+    with refused_port() as port, pytest.raises(NetworkError) as never:
+        transport.request("GET", f"http://127.0.0.1:{port}/v2/")
     assert never.value.first_contact is True and never.value.reason == "connection refused"
 
 

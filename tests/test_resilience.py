@@ -171,9 +171,10 @@ def test_token_without_read_packages_is_one_line(fresh_world, tmp_path):
 
 
 def test_unreachable_registry_is_one_line(world, tmp_path):
-    from tests.emulator.registry import free_port
+    from tests.emulator.registry import refused_port
 
-    run = run_tap(world.config(registry_url=f"http://127.0.0.1:{free_port()}"), tmp_path)
+    with refused_port() as port:
+        run = run_tap(world.config(registry_url=f"http://127.0.0.1:{port}"), tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     lines = [x for x in run.stderr.splitlines() if x.startswith("tap-ghcr: error:")]
     assert len(lines) == 1 and "registry_url" in lines[0]

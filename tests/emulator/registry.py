@@ -7,6 +7,7 @@ host; that blob host records the headers it receives.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -51,6 +52,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def refused_port(host: str = "127.0.0.1") -> t.Iterator[int]:
+    """A port that refuses connections while the block runs: bound here and never listening. A port
+    `free_port` returned can be taken by any process before the tap connects (a CI run once met a
+    proxy there that answered 407)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        yield sock.getsockname()[1]
 
 
 def make_blob_handler(root: Path) -> type[QuietHandler]:
