@@ -17,8 +17,7 @@ import typing as t
 import ijson
 
 from tap_ghcr.attestations import whole
-from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import events, stream_objects
+from tap_ghcr.attestations.jsonstream import events, json_errors, stream_objects
 
 PACKAGE_FIELDS = (
     "package_ref",
@@ -280,12 +279,10 @@ def package_fields(
         return
     if sbom_format == "spdx":
         fileobj.seek(0)
-        try:
+        with json_errors(what):
             for pkg in ijson.items(fileobj, f"{base}packages.item", use_float=True):
                 if isinstance(pkg, dict):
                     yield spdx_package(pkg)
-        except (ijson.JSONError, UnicodeDecodeError) as exc:  # as jsonstream.json_errors
-            raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
     elif sbom_format == "cyclonedx":
         pattern = _component_pattern(base)
         match = lambda prefix: bool(pattern.match(prefix))  # noqa: E731
