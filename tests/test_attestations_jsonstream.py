@@ -9,7 +9,16 @@ import json
 import pytest
 
 from tap_ghcr.attestations import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, events, stream_objects
+from tap_ghcr.attestations.jsonstream import (
+    ITEMS,
+    MAX_DEPTH,
+    Base64Sink,
+    Diverter,
+    Subtrees,
+    events,
+    prune,
+    stream_objects,
+)
 
 
 class Trickle(io.BytesIO):
@@ -137,3 +146,56 @@ def test_subtrees_skip_leaves_exactly_the_skipped_values_out(doc: dict, root: st
     for event in events(io.BytesIO(json.dumps(doc).encode())):
         trees.feed(*event)
     assert trees.get(root) == expected
+
+
+SHAPE = {"a": {"id": {}, "digest": {"*": {}}}, "list": {ITEMS: {"uri": {}}}, "b.c": {}, "item": {}, ITEMS: {}}
+PRUNE_CASES = [
+    # (document, what prune keeps of it with SHAPE)
+    ({"a": {"id": "x", "other": {"deep": [1, 2]}}, "z": [1]}, {"a": {"id": "x"}}),
+    ({"a": {"id": {"not": "scalar"}}}, {"a": {"id": {}}}),  # a container where a scalar belongs: kept empty
+    ({"a": {"id": [1, [2]]}}, {"a": {"id": []}}),
+    ({"a": "scalar"}, {"a": "scalar"}),  # a scalar where an object belongs is kept as it is
+    (
+        {"a": {"digest": {"sha256": "h", "sha1": "g", "x": {"y": 1}}}},
+        {"a": {"digest": {"sha256": "h", "sha1": "g", "x": {}}}},
+    ),
+    ({"list": [{"uri": "u", "q": 1}, 2, {"q": 3}, [4]]}, {"list": [{"uri": "u"}, 2, {}, []]}),
+    ({"list": {"item": {"uri": "u"}}}, {"list": {}}),  # an object's key named item is no list item
+    ({"b.c": 1, "b": {"c": 2}}, {"b.c": 1}),  # a dotted key is one key
+    ({"item": 5}, {"item": 5}),
+    ({"a": {"id": 1}, "a ": 2}, {"a": {"id": 1}}),
+    ([{"a": 1}, 2], [{}, 2]),  # not an object at the top: kept as what it is, without what SHAPE does not name
+    ("text", "text"),
+]
+
+
+@pytest.mark.parametrize(("doc", "kept"), PRUNE_CASES)
+def test_prune_keeps_exactly_what_the_shape_names(doc: object, kept: object) -> None:
+    assert prune(io.BytesIO(json.dumps(doc).encode()), SHAPE, "doc", max_items=10, max_values=100) == kept
+
+
+def test_prune_a_repeated_key_the_last_counts_as_in_a_whole_decode() -> None:
+    repeated = b'{"a": {"id": 1}, "z": 0, "a": {"id": 2}}'
+    assert prune(io.BytesIO(repeated), SHAPE, "doc", max_items=10, max_values=100) == {"a": {"id": 2}}
+
+
+def test_prune_keeps_the_first_items_of_a_list_and_bounds_what_it_keeps() -> None:
+    doc = {"list": [{"uri": str(i), "big": [0] * 50} for i in range(1000)]}
+    kept = prune(io.BytesIO(json.dumps(doc).encode()), SHAPE, "doc", max_items=3, max_values=100)
+    assert kept == {"list": [{"uri": "0"}, {"uri": "1"}, {"uri": "2"}]}
+    # 1 + 1 + 3 x 2 = 8 values kept: the 9th is one too many.
+    assert prune(io.BytesIO(json.dumps(doc).encode()), SHAPE, "doc", max_items=3, max_values=8) == kept
+    with pytest.raises(MalformedDocument, match=r"doc holds more than 7 of the values read from it"):
+        prune(io.BytesIO(json.dumps(doc).encode()), SHAPE, "doc", max_items=3, max_values=7)
+    many_keys = {"a": {"digest": {f"alg{i}": "h" for i in range(100)}}}
+    with pytest.raises(MalformedDocument, match="more than 50 of the values"):
+        prune(io.BytesIO(json.dumps(many_keys).encode()), SHAPE, "doc", max_items=3, max_values=50)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"a": {"id": 1}', b'{"a": nope}', rb'{"a": "\udc00"}', b"[" * (MAX_DEPTH + 1)],
+)
+def test_prune_refuses_invalid_json_and_deep_nesting_outside_what_it_keeps(data: bytes) -> None:
+    with pytest.raises(MalformedDocument, match=r"^doc "):
+        prune(io.BytesIO(b'{"z": ' + data + b"}"), SHAPE, "doc", max_items=10, max_values=100)

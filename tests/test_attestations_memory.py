@@ -110,6 +110,54 @@ def test_nested_cyclonedx_peak_rss_does_not_grow_with_size(sboms: dict[str, tupl
     assert measured["peak_kib"] - baseline["peak_kib"] < 5 * 1024
 
 
+# Reads a provenance statement and prints what became of its materials, its warnings and the peak RSS.
+PROVENANCE = """
+import json, resource, sys
+from tap_ghcr.attestations import DocumentRef, read_document
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ref = DocumentRef(owner_login="o", package_name="p", digest="sha256:x", media_type="application/vnd.in-toto+json",
+                  size=0, manifest_digest="sha256:m", layer_index=0, subject_digest="sha256:" + "0" * 64,
+                  source="buildx", kind="provenance", predicate_type="https://slsa.dev/provenance/v0.2",
+                  envelope="none", signed=False)
+with open(sys.argv[1], "rb") as f:
+    result = read_document(ref, f)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"materials": len(result.fields["materials"]), "first": result.fields["materials"][0],
+                  "builder": result.fields["builder_id"], "warnings": result.warnings, "base_kib": base,
+                  "peak_kib": peak}))
+"""
+
+
+def test_a_large_provenance_statement_keeps_only_what_the_contract_reads(tmp_path: Path) -> None:
+    """A streamed predicate is pruned to the fields read, and its materials are cut at 10,000: 10 MiB of
+    empty materials and unknown keys took 650 MB when the predicate was built whole."""
+    path = tmp_path / "provenance.json"
+    material = {"uri": "pkg:docker/alpine", "digest": {"sha256": "a" * 64}, "annotations": {"x": [1] * 40}}
+    with path.open("w") as out:
+        out.write('{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://slsa.dev/provenance/v0.2",')
+        out.write(' "subject": [], "predicate": {"builder": {"id": "https://b"}, "unknown": [')
+        out.write(",".join(['{"a": [{}, {}, {}]}'] * 200_000))
+        out.write('], "materials": [' + json.dumps(material) + "," + ",".join(["{}"] * 2_000_000) + "]}}")
+    assert path.stat().st_size > 9 * MIB
+    measured = subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable, PROVENANCE, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(measured.stdout)
+    print(f"\nprovenance 10 MiB: {result}")
+    assert result["builder"] == "https://b"
+    assert result["first"] == {"uri": "pkg:docker/alpine", "digest": "sha256:" + "a" * 64}
+    assert result["materials"] == 10_000
+    assert result["warnings"] == [
+        "o/p@sha256:x statement: more than 10,000 materials; the first 10,000 are kept"
+    ], result["warnings"]
+    assert result["peak_kib"] - result["base_kib"] < 40 * 1024
+
+
 def test_the_tap_imports_no_supply_chain_library_before_a_document_needs_it() -> None:
     """`cryptography` alone is 8-9 MB resident: a sync without signatures, or with the streams deselected, never
     loads it; cbor2 (notation) and packageurl (SBOM purls) likewise wait for their first document."""

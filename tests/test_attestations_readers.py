@@ -63,6 +63,23 @@ def test_bare_buildx_statement_subject_agrees() -> None:
     assert record["created_at"] is None
 
 
+@pytest.mark.parametrize(
+    ("predicate_type", "where"),
+    [("https://slsa.dev/provenance/v0.2", ("materials",)), ("https://slsa.dev/provenance/v1", ("resolvedDependencies",))],
+)
+@pytest.mark.parametrize("count", [10_000, 10_001, 12_345])
+def test_materials_past_ten_thousand_are_cut_with_a_warning(predicate_type: str, where: tuple, count: int) -> None:
+    entries = [{"uri": f"pkg:generic/m{i}", "digest": {"sha256": f"{i:064x}"}} for i in range(count)]
+    predicate = {"materials": entries} if where == ("materials",) else {"buildDefinition": {where[0]: entries}}
+    body = json.dumps(statement(predicate_type, predicate, "0" * 64)).encode()
+    ref = ref_for(kind="provenance", predicate_type=predicate_type)
+    result, record = read(body, ref)
+    assert len(record["materials"]) == 10_000
+    assert record["materials"][-1] == {"uri": "pkg:generic/m9999", "digest": f"sha256:{9999:064x}"}
+    cut = [f"{ref.name} statement: more than 10,000 materials; the first 10,000 are kept"]
+    assert result.warnings == (cut if count > 10_000 else [])
+
+
 def test_subject_disagreement_is_a_warning_and_registry_wins() -> None:
     body = (SUPPLY_CHAIN / "buildx_slsa_v0.2_mode-max_provenance_ghcr_cupdate.json").read_bytes()
     ref = ref_for(subject="sha256:" + "e" * 64)

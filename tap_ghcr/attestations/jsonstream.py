@@ -159,6 +159,63 @@ def collect(
     return trees
 
 
+# A shape: for each key an object may hold, the shape of its value (`"*"`: any other key; `ITEMS`: a
+# list's items, which no object key can name; `{}`: a scalar is kept, a container is kept empty).
+Shape = dict[t.Any, "Shape"]
+ITEMS = object()
+
+
+def prune(fileobj: t.BinaryIO, shape: Shape, what: str, *, max_items: int, max_values: int) -> t.Any:
+    """The document, keeping only the values `shape` names: one pass, building nothing else.
+
+    A list keeps its first `max_items` items. What is kept is bounded: past `max_values` values kept, the
+    document is a MalformedDocument (a provenance statement can be 64 MiB of material, and a whole
+    tree of it takes 50 times that). ijson's basic events carry no prefix, so the cost per event does
+    not grow with the depth, and keys are read as written (dotted, empty, named `item`).
+    """
+    stack: list[list[t.Any]] = []  # [container, its shape, the pending key]
+    root: list[t.Any] = [None]
+    dropping = kept = 0  # the depth inside a container not kept; values kept
+    depth = Depth(what)
+    fileobj.seek(0)
+    with json_errors(what):
+        for event, value in ijson.basic_parse(fileobj, buf_size=PARSE_BYTES, use_float=True):
+            depth.take(event)
+            if dropping:
+                dropping += 1 if event in _STARTS else -1 if event in _ENDS else 0
+                continue
+            if event == "map_key":
+                stack[-1][2] = value
+                continue
+            if event in _ENDS:
+                stack.pop()
+                continue
+            if not stack:
+                child: Shape | None = shape
+            else:
+                parent, parent_shape, key = stack[-1]
+                if isinstance(parent, list):
+                    child = parent_shape.get(ITEMS) if len(parent) < max_items else None
+                else:
+                    child = parent_shape.get(key, parent_shape.get("*"))
+            if child is None:
+                dropping = 1 if event in _STARTS else 0
+                continue
+            kept += 1
+            if kept > max_values:
+                raise MalformedDocument(f"{what} holds more than {max_values:,} of the values read from it")
+            node = {} if event == "start_map" else [] if event == "start_array" else value
+            if not stack:
+                root[0] = node
+            elif isinstance(stack[-1][0], list):
+                stack[-1][0].append(node)
+            else:
+                stack[-1][0][stack[-1][2]] = node
+            if event in _STARTS:
+                stack.append([node, child, None])
+    return root[0]
+
+
 def stream_objects(
     stream: t.Iterable[Event], match: t.Callable[[str], bool], nested_key: str | None = None
 ) -> t.Iterator[dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_ghcr.attestations.jsonstream import as_object
+from tap_ghcr.attestations.jsonstream import ITEMS, Shape, as_object
 
 PROVENANCE_FIELDS = (
     "builder_id",
@@ -30,19 +30,43 @@ PROVENANCE_FIELDS = (
     "materials",
 )
 BUILDKIT_V02_METADATA = "https://mobyproject.org/buildkit@v1#metadata"
-# Subtrees never read, left out while streaming the predicate (an LLB definition can be megabytes).
-SKIP = (
-    "buildConfig",
-    "invocation.parameters",
-    "invocation.environment",
-    f"metadata.{BUILDKIT_V02_METADATA}.source",
-    f"metadata.{BUILDKIT_V02_METADATA}.layers",
-    "buildDefinition.internalParameters",
-    "buildDefinition.externalParameters.request",
-    "runDetails.metadata.buildkit_metadata.source",
-    "runDetails.metadata.buildkit_metadata.layers",
-    "runDetails.byproducts",
-)
+# A provenance predicate kept at most this many materials (resolved dependencies); BuildKit and GitHub
+# write a handful. A longer list is cut, with a warning: a record stays a record.
+MAX_MATERIALS = 10_000
+_DIGEST: Shape = {"*": {}}
+_SOURCE: Shape = {"uri": {}, "digest": _DIGEST, "path": {}, "entryPoint": {}}
+_DEPENDENCIES: Shape = {ITEMS: {"uri": {}, "digest": _DIGEST}}
+_VCS: Shape = {"vcs": {"source": {}, "revision": {}}}
+# What `provenance_fields` reads of a predicate, and nothing else: a large predicate is streamed keeping
+# only this (`jsonstream.prune`).
+SHAPE: Shape = {
+    "builder": {"id": {}},
+    "buildType": {},
+    "metadata": {
+        "buildInvocationID": {},
+        "buildInvocationId": {},
+        "buildStartedOn": {},
+        "buildFinishedOn": {},
+        BUILDKIT_V02_METADATA: _VCS,
+    },
+    "invocation": {"configSource": _SOURCE},
+    "materials": _DEPENDENCIES,
+    "buildDefinition": {
+        "buildType": {},
+        "externalParameters": {"workflow": {"repository": {}, "path": {}, "ref": {}}, "configSource": _SOURCE},
+        "resolvedDependencies": _DEPENDENCIES,
+    },
+    "runDetails": {
+        "builder": {"id": {}},
+        "metadata": {
+            "invocationId": {},
+            "invocationID": {},
+            "startedOn": {},
+            "finishedOn": {},
+            "buildkit_metadata": _VCS,
+        },
+    },
+}
 _REVISION_ALGS = ("sha1", "gitCommit", "sha256")
 
 
@@ -80,8 +104,23 @@ def _materials(entries: t.Any) -> list[dict[str, t.Any]] | None:
     if not isinstance(entries, list):
         return None
     return [
-        {"uri": _str(e.get("uri")), "digest": digest_string(e.get("digest"))} for e in entries if isinstance(e, dict)
+        {"uri": _str(e.get("uri")), "digest": digest_string(e.get("digest"))}
+        for e in entries[:MAX_MATERIALS]
+        if isinstance(e, dict)
     ]
+
+
+def materials_warning(predicate: t.Any, predicate_type: str | None, what: str) -> list[str]:
+    """A warning when `provenance_fields` cut the predicate's materials at MAX_MATERIALS."""
+    if not isinstance(predicate, dict):
+        return []
+    if is_v1(predicate, predicate_type):
+        entries = _get(predicate, "buildDefinition", "resolvedDependencies")
+    else:
+        entries = predicate.get("materials")
+    if not isinstance(entries, list) or len(entries) <= MAX_MATERIALS:
+        return []
+    return [f"{what}: more than {MAX_MATERIALS:,} materials; the first {MAX_MATERIALS:,} are kept"]
 
 
 def _split_fragment(uri: str | None) -> tuple[str | None, str | None]:

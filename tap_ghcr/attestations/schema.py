@@ -92,7 +92,9 @@ ATTESTATIONS_SCHEMA = th.PropertiesList(
     _s("source_revision", "Source revision (commit), same precedence as source_uri."),
     _s("source_ref", "Source ref (GitHub workflow ref, else the config source URI's #fragment)."),
     _s("build_config_path", "Build configuration path (workflow file or Dockerfile)."),
-    th.Property("materials", th.ArrayType(MATERIAL), description="Build materials / resolved dependencies."),
+    th.Property(
+        "materials", th.ArrayType(MATERIAL), description="Build materials / resolved dependencies (the first 10,000)."
+    ),
     _s("sbom_format", "`spdx` or `cyclonedx`."),
     _s("sbom_spec_version", "As the SBOM writes it (SPDX `SPDX-2.3`, CycloneDX `1.5`)."),
     th.Property("sbom_package_count", th.IntegerType, description="Packages (SPDX) or components (CycloneDX, nested)."),

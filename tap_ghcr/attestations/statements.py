@@ -3,8 +3,8 @@
 A small document is decoded whole (`whole`) and read from the tree. A large
 one is streamed: pass 1 reads the statement header (`_type`, `predicateType`, `subject`) and
 the SBOM summary in one walk over the parse events, building nothing but
-those; a provenance predicate is then built in a second pass without the
-subtrees the contract never reads (`provenance.SKIP`); SBOM packages come
+those; a provenance predicate is then built in a second pass keeping only
+what the contract reads (`provenance.SHAPE`); SBOM packages come
 from a further pass, lazily, one package at a time.
 """
 
@@ -15,12 +15,17 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import provenance, whole
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Depth, Subtrees, collect, json_errors, parse
+from tap_ghcr.attestations.jsonstream import Depth, Subtrees, as_object, json_errors, parse, prune
 from tap_ghcr.attestations.media import kind_for_predicate
 from tap_ghcr.attestations.sbom import SbomScan, package_fields
 
 _STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
 _HEADER_KEYS = ("_type", "predicateType", "subject")
+_PROVENANCE = {"predicate": provenance.SHAPE}
+# One more material than is kept says the list was cut; a kept material is five values or so (itself,
+# its uri, its digest and the digest's algorithms), so 200,000 values (a few tens of MB) is far past
+# any real predicate.
+_PROVENANCE_BOUNDS = {"max_items": provenance.MAX_MATERIALS + 1, "max_values": 20 * provenance.MAX_MATERIALS}
 
 
 @dataclass
@@ -130,11 +135,11 @@ def read_statement(fileobj: t.BinaryIO, what: str = "in-toto statement") -> Stat
         if document is not whole.NOT_WHOLE:
             predicate = document.get("predicate")
         else:
-            skip = tuple(f"predicate.{s}" for s in provenance.SKIP)
-            predicate = collect(fileobj, ("predicate",), skip, what).get("predicate")
+            predicate = as_object(prune(fileobj, _PROVENANCE, what, **_PROVENANCE_BOUNDS)).get("predicate")
         if not isinstance(predicate, dict):
             raise MalformedDocument(f"{what}: provenance predicate is not an object")
         result.fields.update(provenance.provenance_fields(predicate, result.predicate_type))
+        result.warnings += provenance.materials_warning(predicate, result.predicate_type, what)
     return result
 
 
