@@ -11,13 +11,17 @@ GitHub REST reference: https://docs.github.com/en/rest/packages/packages
 from __future__ import annotations
 
 import fnmatch
+import functools
 import typing as t
 from urllib.parse import quote
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.singerlib import RecordMessage
 
 from tap_ghcr.attestations import ATTESTATIONS_KEY, SBOM_PACKAGES_KEY
 from tap_ghcr.attestations.schema import ATTESTATIONS_SCHEMA, SBOM_PACKAGES_SCHEMA
@@ -61,6 +65,27 @@ class EmitterMixin:
             finally:
                 if count:
                     self._tap.progress.record(self.name, count)
+
+    def _generate_record_messages(self: t.Any, record: dict) -> t.Iterator[RecordMessage]:
+        """The SDK's record messages, without its pass over the record for deselected properties when
+        the catalog deselects none: that pass then changes nothing, and it was over half of the
+        time to write a record (8 of 14 us; an SBOM gives thousands). The rest is the SDK's own steps,
+        and `tests/test_streams_records.py` checks them against the SDK's method."""
+        if not self._selects_every_property:
+            yield from super()._generate_record_messages(record)  # type: ignore[misc]
+            return
+        record = conform_record_data_types(stream_name=self.name, record=record, schema=self.effective_schema,
+                                           level=self.TYPE_CONFORMANCE_LEVEL, logger=self.logger)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
+                                    time_extracted=utc_now())
+
+    @functools.cached_property
+    def _selects_every_property(self: t.Any) -> bool:
+        """Every breadcrumb the catalog names is selected (an unnamed one takes its parent's answer)."""
+        return all(self.mask.values())
 
     def keeps_children(self: t.Any, record: dict) -> bool:
         """A stream map's `__filter__` drops a record's children too; a removed stream (`None`) does not."""
