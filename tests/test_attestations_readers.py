@@ -65,7 +65,10 @@ def test_bare_buildx_statement_subject_agrees() -> None:
 
 @pytest.mark.parametrize(
     ("predicate_type", "where"),
-    [("https://slsa.dev/provenance/v0.2", ("materials",)), ("https://slsa.dev/provenance/v1", ("resolvedDependencies",))],
+    [
+        ("https://slsa.dev/provenance/v0.2", ("materials",)),
+        ("https://slsa.dev/provenance/v1", ("resolvedDependencies",)),
+    ],
 )
 @pytest.mark.parametrize("count", [10_000, 10_001, 12_345])
 def test_materials_past_ten_thousand_are_cut_with_a_warning(predicate_type: str, where: tuple, count: int) -> None:
