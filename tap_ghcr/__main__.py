@@ -124,7 +124,11 @@ STDOUT_BUFFER = 64 * 1024
 
 
 def _buffer_stdout() -> None:
-    """Give stdout a STDOUT_BUFFER buffer when it is a pipe or a file (a terminal keeps its own)."""
+    """Give stdout a STDOUT_BUFFER buffer when it is a pipe or a file (a terminal keeps its own).
+
+    Also under PYTHONUNBUFFERED, which container images often set for their logs: stdout is the
+    tap's data, it flushes every message but RECORD itself, and unbuffered it made each record a
+    write of its own."""
     if sys.stdout is None or sys.stdout.isatty():
         return
     sys.stdout.flush()

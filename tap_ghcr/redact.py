@@ -14,9 +14,9 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@"
 _secrets: set[str] = set()
 
 
-def register_secret(value: str | None) -> None:
+def register_secret(value: object) -> None:
     """Remember a value that must never be printed."""
-    if value and len(value) >= 4:
+    if isinstance(value, str) and len(value) >= 4:  # a wrong type is refused by the settings check, later
         _secrets.add(value)
 
 

@@ -168,7 +168,7 @@ class SyncCore:
                 entries.append([record["id"], record["name"], record["owner_login"], keeps])
                 if not packages.wanted(record["name"]):
                     continue
-                packages.emit(record)
+                packages.emit(dict(record))  # the SDK drops deselected properties in place; ours are read below
                 if keeps:
                     self._sync_package(owner, record)
             remembered.append(entries)

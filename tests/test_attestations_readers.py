@@ -83,6 +83,24 @@ def test_materials_past_ten_thousand_are_cut_with_a_warning(predicate_type: str,
     assert result.warnings == (cut if count > 10_000 else [])
 
 
+@pytest.mark.parametrize(
+    ("predicate_type", "predicate"),
+    [
+        (
+            "https://slsa.dev/provenance/v1",
+            {"runDetails": {"metadata": {"invocationId": {"a": 1}, "invocationID": "x"}}},
+        ),
+        ("https://slsa.dev/provenance/v0.2", {"metadata": {"buildInvocationID": ["a"], "buildInvocationId": "x"}}),
+    ],
+)
+def test_an_invocation_id_that_is_not_a_string_gives_way_to_its_other_spelling(predicate_type, predicate) -> None:
+    """Found by review: the streamed reader keeps such a container empty, the whole one keeps it whole;
+    an `or` on the raw values then gave `x` in one and null in the other."""
+    body = json.dumps(statement(predicate_type, predicate, "0" * 64)).encode()
+    _, record = read(body, ref_for(kind="provenance", predicate_type=predicate_type))
+    assert record["build_invocation_id"] == "x"
+
+
 def test_subject_disagreement_is_a_warning_and_registry_wins() -> None:
     body = (SUPPLY_CHAIN / "buildx_slsa_v0.2_mode-max_provenance_ghcr_cupdate.json").read_bytes()
     ref = ref_for(subject="sha256:" + "e" * 64)

@@ -34,6 +34,17 @@ def test_discover_with_empty_config_lists_contract_streams(tmp_path):
     assert found == {k: (list(v[0]), v[1]) for k, v in CONTRACT.items()}
 
 
+@pytest.mark.parametrize("token", [5, ["ghp_x"], {"a": 1}])
+def test_a_token_of_the_wrong_type_is_a_settings_error_and_discovery_still_works(tmp_path, token):
+    """Found by review: `--discover` (which only warns about settings) crashed registering it for redaction."""
+    found = run_tap({"token": token}, tmp_path, args=["--discover"])
+    assert found.returncode == 0, found.stderr
+    assert "Traceback" not in found.stderr and json.loads(found.stdout)["streams"]
+    run = run_tap({"token": token, "organizations": ["o"]}, tmp_path)
+    assert run.returncode == 1
+    assert "`token`" in _one_error_line(run.stderr)
+
+
 def test_about_markdown_lists_every_setting(tmp_path):
     run = run_tap({}, tmp_path, args=["--about", "--format=markdown"])
     assert run.returncode == 0, run.stderr

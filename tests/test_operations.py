@@ -299,6 +299,18 @@ def test_records_are_written_without_a_flush_and_every_other_message_flushes(mon
     assert [json.loads(line)["type"] for line in lines] == ["SCHEMA", "RECORD", "RECORD", "RECORD", "STATE"]
 
 
+def test_stdout_is_buffered_under_pythonunbuffered_too():
+    """Container images often set PYTHONUNBUFFERED for their logs; the tap's stdout is its data."""
+    code = ("import sys; from tap_ghcr import __main__ as m; m._buffer_stdout(); "
+            "print(type(sys.stdout.buffer).__name__)")
+    for unbuffered in ("", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = unbuffered
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        assert out.stdout.strip() == "BufferedWriter"
+
+
 @pytest.mark.parametrize("tty", [False, True])
 def test_the_console_script_writes_a_pipe_in_pipe_sized_writes_and_leaves_a_terminal_alone(monkeypatch, tty):
     """Records leave in writes of up to 64 KiB (`STDOUT_BUFFER`), not Python's 8 KiB: each write gives up

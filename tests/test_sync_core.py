@@ -390,3 +390,21 @@ def test_a_package_filtered_by_a_stream_map_stays_filtered_when_its_page_is_unch
 def test_a_start_date_without_offset_is_utc(world, tmp_path, start):
     run = ok(run_tap(world.config(start_date=start), tmp_path))
     assert run.records("package_versions")
+
+
+@pytest.mark.parametrize("how", [{"selected": False}, {"inclusion": "unsupported"}])
+def test_deselecting_a_package_property_the_sync_reads_loses_nothing(world, tmp_path, how):
+    """Found by review: the SDK drops deselected properties from the record it writes, in place, and the
+    sync core then read the package's `name` from it (internal error: KeyError)."""
+    config = world.config()
+    full = ok(run_tap(config, tmp_path))
+    catalog = catalog_selecting(config, tmp_path, set(ALL))
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "packages")
+    for meta in entry["metadata"]:
+        if meta["breadcrumb"] in (["properties", "name"], ["properties", "owner_login"]):
+            meta["metadata"].update(how)
+    narrowed = ok(run_tap(config, tmp_path, catalog=catalog))
+    assert all("name" not in r and "owner_login" not in r for r in narrowed.records("packages"))
+    assert len(narrowed.records("packages")) == len(full.records("packages"))
+    for stream in ALL[1:]:
+        assert keys(narrowed, stream) == keys(full, stream), stream

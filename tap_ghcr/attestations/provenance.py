@@ -144,7 +144,7 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
         build, run = as_object(predicate.get("buildDefinition")), as_object(predicate.get("runDetails"))
         meta = as_object(run.get("metadata"))
         builder_id, build_type = _get(run, "builder", "id"), _get(build, "buildType")
-        invocation = meta.get("invocationId") or meta.get("invocationID")
+        invocation = _str(meta.get("invocationId")) or _str(meta.get("invocationID"))
         started, finished = meta.get("startedOn"), meta.get("finishedOn")
         external = as_object(build.get("externalParameters"))
         dependencies = _get(build, "resolvedDependencies")
@@ -161,7 +161,7 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
     else:
         meta = as_object(predicate.get("metadata"))
         builder_id, build_type = _get(predicate, "builder", "id"), predicate.get("buildType")
-        invocation = meta.get("buildInvocationID") or meta.get("buildInvocationId")
+        invocation = _str(meta.get("buildInvocationID")) or _str(meta.get("buildInvocationId"))
         started, finished = meta.get("buildStartedOn"), meta.get("buildFinishedOn")
         source = as_object(_get(predicate, "invocation", "configSource"))
         config_uri, config_digest, config_path = _str(source.get("uri")), source.get("digest"), source.get("entryPoint")
