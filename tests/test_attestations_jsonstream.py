@@ -12,6 +12,7 @@ from tap_ghcr.attestations import MalformedDocument
 from tap_ghcr.attestations.jsonstream import (
     ITEMS,
     MAX_DEPTH,
+    MAX_PATH,
     Base64Sink,
     Diverter,
     Subtrees,
@@ -199,3 +200,16 @@ def test_prune_keeps_the_first_items_of_a_list_and_bounds_what_it_keeps() -> Non
 def test_prune_refuses_invalid_json_and_deep_nesting_outside_what_it_keeps(data: bytes) -> None:
     with pytest.raises(MalformedDocument, match=r"^doc "):
         prune(io.BytesIO(b'{"z": ' + data + b"}"), SHAPE, "doc", max_items=10, max_values=100)
+
+
+def _nested_keys(key_length: int, levels: int) -> bytes:
+    keys = [chr(ord("a") + i % 26) * key_length for i in range(levels)]
+    return ("".join(f'{{"{k}": ' for k in keys) + "1" + "}" * levels).encode()
+
+
+def test_a_key_path_longer_than_max_path_is_malformed() -> None:
+    """ijson spells out the path of every open level: long keys deep down cost their square in memory."""
+    fits = _nested_keys(MAX_PATH // 4 - 1, 4)  # four keys and three dots: exactly MAX_PATH - 1 characters
+    assert len(next(e for e in events(io.BytesIO(fits)) if e[1] == "number")[0]) == MAX_PATH - 1
+    with pytest.raises(MalformedDocument, match=f"doc has a key path longer than {MAX_PATH:,} characters"):
+        list(events(io.BytesIO(_nested_keys(MAX_PATH // 4, 5)), "doc"))

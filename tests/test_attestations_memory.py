@@ -158,6 +158,41 @@ def test_a_large_provenance_statement_keeps_only_what_the_contract_reads(tmp_pat
     assert result["peak_kib"] - result["base_kib"] < 40 * 1024
 
 
+MALFORMED = """
+import json, resource, sys
+from tap_ghcr.attestations import DocumentRef, MalformedDocument, read_document
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ref = DocumentRef(owner_login="o", package_name="p", digest="sha256:x", media_type="application/vnd.in-toto+json",
+                  size=0, manifest_digest="sha256:m", layer_index=0, subject_digest=None, source="buildx",
+                  kind="provenance", predicate_type=None, envelope="none", signed=False)
+try:
+    with open(sys.argv[1], "rb") as f:
+        read_document(ref, f)
+    error = None
+except MalformedDocument as exc:
+    error = str(exc)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"error": error, "base_kib": base, "peak_kib": peak}))
+"""
+
+
+def test_long_keys_nested_deep_are_malformed_before_they_cost_memory(tmp_path: Path) -> None:
+    """Found by review: 300 levels of 20 KB keys under `predicate` (6 MB) took 1.8 GB in the first pass."""
+    path = tmp_path / "deep-keys.json"
+    keys = [chr(ord("a") + i % 26) * 20_000 for i in range(300)]
+    with path.open("w") as out:
+        out.write('{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1", '
+                  '"subject": [], "predicate": ')
+        out.write("".join(f'{{"{k}": ' for k in keys) + "1" + "}" * len(keys) + "}")
+    measured = subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable, MALFORMED, str(path)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
+    )
+    result = json.loads(measured.stdout)
+    assert "has a key path longer than 16,384 characters" in (result["error"] or ""), result
+    assert result["peak_kib"] - result["base_kib"] < 40 * 1024, result
+
+
 def test_the_tap_imports_no_supply_chain_library_before_a_document_needs_it() -> None:
     """`cryptography` alone is 8-9 MB resident: a sync without signatures, or with the streams deselected, never
     loads it; cbor2 (notation) and packageurl (SBOM purls) likewise wait for their first document."""

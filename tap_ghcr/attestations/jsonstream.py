@@ -35,6 +35,10 @@ _URLSAFE = str.maketrans("-_", "+/")
 # memory and time grow with the square of the depth (a 40 KB document nested 20,000 deep took
 # 960 MB); msgspec, which reads small documents whole, stops at about the same depth.
 MAX_DEPTH = 1000
+# ijson keeps the dotted path of every open level, so long keys deep down cost the square of both (300
+# levels of 20 KB keys took 1.8 GB). A longer path is refused: real paths are under a kilobyte, and the
+# open levels' paths then stay under MAX_DEPTH x MAX_PATH.
+MAX_PATH = 16 * 1024
 # ijson reads this much at a time, and makes all of a read's events before the first is seen:
 # small enough that the events of one read past MAX_DEPTH stay a few megabytes.
 PARSE_BYTES = 1024
@@ -59,17 +63,19 @@ def events(fileobj: t.Any, what: str = "document", *, rewind: bool = True) -> t.
     depth = Depth(what)
     with json_errors(what):
         for event in parse(fileobj):
-            depth.take(event[1])
+            depth.take(event[1], event[0])
             yield event
 
 
 class Depth:
-    """Counts nesting from parse events; past MAX_DEPTH, a MalformedDocument."""
+    """Counts nesting from parse events; past MAX_DEPTH, or a key path past MAX_PATH, a MalformedDocument."""
 
     def __init__(self, what: str) -> None:
         self.what, self.depth = what, 0
 
-    def take(self, event: str) -> None:
+    def take(self, event: str, prefix: str = "") -> None:
+        if len(prefix) > MAX_PATH:
+            raise MalformedDocument(f"{self.what} has a key path longer than {MAX_PATH:,} characters")
         if event in _OPEN:
             self.depth += 1
             if self.depth > MAX_DEPTH:

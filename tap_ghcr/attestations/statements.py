@@ -72,7 +72,7 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
     fileobj.seek(0)
     with json_errors(what):
         for prefix, event, value in parse(fileobj):
-            depth.take(event)
+            depth.take(event, prefix)
             if prefix:
                 if reader is not None:
                     reader(prefix, event, value)
