@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tap_ghcr.attestations import MalformedDocument
+from tap_ghcr.attestations import MalformedDocument, jsonstream
 from tap_ghcr.attestations.jsonstream import (
     ITEMS,
     MAX_DEPTH,
@@ -213,3 +213,16 @@ def test_a_key_path_longer_than_max_path_is_malformed() -> None:
     assert len(next(e for e in events(io.BytesIO(fits)) if e[1] == "number")[0]) == MAX_PATH - 1
     with pytest.raises(MalformedDocument, match=f"doc has a key path longer than {MAX_PATH:,} characters"):
         list(events(io.BytesIO(_nested_keys(MAX_PATH // 4, 5)), "doc"))
+
+
+def test_what_subtrees_build_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonstream, "MAX_BUILT", 20)
+    small = {"subject": [{"name": "a", "digest": {"sha256": "b"}}], "big": list(range(100))}  # 9 events + 2
+    trees = Subtrees(("subject",), what="doc")
+    for event in events(io.BytesIO(json.dumps(small).encode())):
+        trees.feed(*event)
+    assert trees.get("subject") == small["subject"], "events outside the roots cost nothing"
+    trees = Subtrees(("subject",), what="doc")
+    with pytest.raises(MalformedDocument, match="doc holds more than 20 parse events where values are read"):
+        for event in events(io.BytesIO(json.dumps({"subject": small["subject"] * 3}).encode())):
+            trees.feed(*event)

@@ -193,6 +193,31 @@ def test_long_keys_nested_deep_are_malformed_before_they_cost_memory(tmp_path: P
     assert result["peak_kib"] - result["base_kib"] < 40 * 1024, result
 
 
+def test_a_huge_subject_list_or_many_top_level_keys_are_bounded(tmp_path: Path) -> None:
+    """Found by review: the first pass built the whole `subject` list (64 MiB: 1.9 GB) and kept every
+    top-level key (64 MiB of them: 434 MB)."""
+    subjects, keys = tmp_path / "subjects.json", tmp_path / "keys.json"
+    with subjects.open("w") as out:
+        out.write('{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1", '
+                  '"predicate": {}, "subject": [')
+        out.write(",".join(f'{{"name": "f{i}", "digest": {{"sha256": "{i:064x}"}}}}' for i in range(150_000)))
+        out.write("]}")
+    with keys.open("w") as out:
+        out.write('{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1", '
+                  '"subject": [], "predicate": {}, ')
+        out.write(",".join(f'"k{i:07d}": 0' for i in range(600_000)))
+        out.write("}")
+    for path, error in ((subjects, "holds more than 400,000 parse events"), (keys, None)):
+        measured = subprocess.run(
+            ["sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable, MALFORMED, str(path)],
+            cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
+        )
+        result = json.loads(measured.stdout)
+        assert (error or "") in (result["error"] or ""), result
+        assert result["error"] is None or error, result
+        assert result["peak_kib"] - result["base_kib"] < 40 * 1024, (path.name, result)
+
+
 def test_the_tap_imports_no_supply_chain_library_before_a_document_needs_it() -> None:
     """`cryptography` alone is 8-9 MB resident: a sync without signatures, or with the streams deselected, never
     loads it; cbor2 (notation) and packageurl (SBOM purls) likewise wait for their first document."""

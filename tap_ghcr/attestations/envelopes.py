@@ -64,7 +64,7 @@ def _divert_payload(fileobj: t.BinaryIO, path: tuple[str, ...], trees: Subtrees,
 
 def open_dsse(fileobj: t.BinaryIO, what: str) -> Opened:
     """A DSSE envelope `{payloadType, payload, signatures}`: its statement in a temp file."""
-    trees = Subtrees(("payloadType",))
+    trees = Subtrees(("payloadType",), what=what)
     opened = _divert_payload(fileobj, ("payload",), trees, what)
     opened.payload_type = trees.get("payloadType")
     _check_payload(opened, what)
@@ -106,7 +106,7 @@ def bundle_signer(material: t.Any, what: str) -> tuple[dict[str, t.Any], list[st
 def open_bundle(fileobj: t.BinaryIO, what: str) -> Opened:
     """A sigstore bundle: signer from `verificationMaterial`, tlog time and index, DSSE payload if any."""
     roots = ("mediaType", "verificationMaterial", "dsseEnvelope.payloadType", "messageSignature")
-    trees = Subtrees(roots, skip=("verificationMaterial.tlogEntries.item.inclusionProof",))
+    trees = Subtrees(roots, skip=("verificationMaterial.tlogEntries.item.inclusionProof",), what=what)
     opened = _divert_payload(fileobj, ("dsseEnvelope", "payload"), trees, what)
     try:
         media_type = trees.get("mediaType")
@@ -179,7 +179,7 @@ def open_notation_cose(fileobj: t.BinaryIO, what: str) -> Opened:
 
 def open_notation_jws(fileobj: t.BinaryIO, what: str) -> Opened:
     """A notation JWS signature: the signed target's digest and the leaf certificate's identity."""
-    trees = Subtrees(("payload", "header"))
+    trees = Subtrees(("payload", "header"), what=what)
     for prefix, event, value in events(fileobj, what):
         trees.feed(prefix, event, value)
     payload = trees.get("payload")

@@ -108,6 +108,11 @@ def under(prefix: str, root: str) -> bool:
     return prefix == root or prefix.startswith(root + ".")
 
 
+# What `Subtrees` builds is bounded: a 64 MiB `subject` list took 1.9 GB. 400,000 events are about 100,000
+# in-toto subjects, or a few tens of MB.
+MAX_BUILT = 400_000
+
+
 class Subtrees:
     """Builds the values found at `roots` (exact prefixes) from parse events, minus `skip` subtrees.
 
@@ -117,9 +122,10 @@ class Subtrees:
     of its events).
     """
 
-    def __init__(self, roots: t.Iterable[str], skip: t.Iterable[str] = ()) -> None:
+    def __init__(self, roots: t.Iterable[str], skip: t.Iterable[str] = (), what: str = "document") -> None:
         self.roots = frozenset(roots)
         self.skip = frozenset(skip)
+        self.what, self.built = what, 0
         self.values: dict[str, t.Any] = {}
         self._root: str | None = None
         self._builder: ObjectBuilder | None = None
@@ -144,6 +150,9 @@ class Subtrees:
             if event in _STARTS:
                 self._skipping = prefix
             return
+        self.built += 1
+        if self.built > MAX_BUILT:
+            raise MalformedDocument(f"{self.what} holds more than {MAX_BUILT:,} parse events where values are read")
         self._builder.event(event, value)
         if prefix == self._root and event in _ENDS:
             self.values[prefix] = self._builder.value
@@ -163,7 +172,7 @@ def collect(
     fileobj: t.BinaryIO, roots: t.Iterable[str], skip: t.Iterable[str] = (), what: str = "document"
 ) -> Subtrees:
     """One pass over the file building the values at `roots`."""
-    trees = Subtrees(roots, skip)
+    trees = Subtrees(roots, skip, what)
     for prefix, event, value in events(fileobj, what):
         trees.feed(prefix, event, value)
     return trees

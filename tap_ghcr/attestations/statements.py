@@ -64,7 +64,7 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
     Each event goes to the one reader its top-level key concerns: this walk
     sees every event of an SBOM, so it does as little per event as it can.
     """
-    header = Subtrees(_HEADER_KEYS)
+    header = Subtrees(_HEADER_KEYS, what=what)
     top_keys: set[str] = set()
     scan: SbomScan | None = None if statement is None else SbomScan("predicate." if statement else "")
     reader: t.Callable[[str, str, t.Any], None] | None = None  # for the events under the current top-level key
@@ -77,7 +77,8 @@ def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple
                 if reader is not None:
                     reader(prefix, event, value)
             elif event == "map_key":
-                top_keys.add(value)
+                if value in _STATEMENT_KEYS:  # all the caller asks of the top-level keys (64 MiB of keys: 434 MB)
+                    top_keys.add(value)
                 if scan is None:
                     scan = SbomScan("predicate." if value in _STATEMENT_KEYS else "")
                 if not scan.base:
