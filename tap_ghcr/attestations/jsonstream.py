@@ -193,7 +193,7 @@ def prune(fileobj: t.BinaryIO, shape: Shape, what: str, *, max_items: int, max_v
     not grow with the depth, and keys are read as written (dotted, empty, named `item`).
     """
     stack: list[list[t.Any]] = []  # [container, its shape, the pending key]
-    root: list[t.Any] = [None]
+    root: t.Any = None
     dropping = kept = 0  # the depth inside a container not kept; values kept
     depth = Depth(what)
     fileobj.seek(0)
@@ -225,14 +225,14 @@ def prune(fileobj: t.BinaryIO, shape: Shape, what: str, *, max_items: int, max_v
                 raise MalformedDocument(f"{what} holds more than {max_values:,} of the values read from it")
             node = {} if event == "start_map" else [] if event == "start_array" else value
             if not stack:
-                root[0] = node
+                root = node
             elif isinstance(stack[-1][0], list):
                 stack[-1][0].append(node)
             else:
                 stack[-1][0][stack[-1][2]] = node
             if event in _STARTS:
                 stack.append([node, child, None])
-    return root[0]
+    return root
 
 
 def stream_objects(

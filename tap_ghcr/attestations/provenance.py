@@ -110,14 +110,18 @@ def _materials(entries: t.Any) -> list[dict[str, t.Any]] | None:
     ]
 
 
+def _material_entries(predicate: dict, predicate_type: str | None) -> t.Any:
+    """The predicate's materials as written: v1 `buildDefinition.resolvedDependencies`, v0.2 `materials`."""
+    if is_v1(predicate, predicate_type):
+        return _get(predicate, "buildDefinition", "resolvedDependencies")
+    return predicate.get("materials")
+
+
 def materials_warning(predicate: t.Any, predicate_type: str | None, what: str) -> list[str]:
     """A warning when `provenance_fields` cut the predicate's materials at MAX_MATERIALS."""
     if not isinstance(predicate, dict):
         return []
-    if is_v1(predicate, predicate_type):
-        entries = _get(predicate, "buildDefinition", "resolvedDependencies")
-    else:
-        entries = predicate.get("materials")
+    entries = _material_entries(predicate, predicate_type)
     if not isinstance(entries, list) or len(entries) <= MAX_MATERIALS:
         return []
     return [f"{what}: more than {MAX_MATERIALS:,} materials; the first {MAX_MATERIALS:,} are kept"]
@@ -157,7 +161,6 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
         else:
             source = as_object(external.get("configSource"))
             config_uri, config_digest, config_path = _str(source.get("uri")), source.get("digest"), source.get("path")
-        materials = _materials(dependencies)
     else:
         meta = as_object(predicate.get("metadata"))
         builder_id, build_type = _get(predicate, "builder", "id"), predicate.get("buildType")
@@ -166,7 +169,6 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
         source = as_object(_get(predicate, "invocation", "configSource"))
         config_uri, config_digest, config_path = _str(source.get("uri")), source.get("digest"), source.get("entryPoint")
         vcs = as_object(_get(meta, BUILDKIT_V02_METADATA, "vcs"))
-        materials = _materials(predicate.get("materials"))
     config_base, fragment = _split_fragment(config_uri)
     return {
         "builder_id": _str(builder_id),
@@ -178,5 +180,5 @@ def provenance_fields(predicate: t.Any, predicate_type: str | None = None) -> di
         "source_revision": (_revision(config_digest) if config_uri else None) or _str(vcs.get("revision")),
         "source_ref": _str(workflow.get("ref")) or fragment,
         "build_config_path": _str(config_path),
-        "materials": materials,
+        "materials": _materials(_material_entries(predicate, predicate_type)),
     }

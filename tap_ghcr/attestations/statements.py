@@ -57,7 +57,7 @@ def _subject_digests(subjects: t.Any) -> list[str]:
 
 
 def _first_pass(fileobj: t.BinaryIO, what: str, statement: bool | None) -> tuple[set[str], Subtrees, SbomScan]:
-    """Top-level keys, statement header and SBOM summary in one walk over the events.
+    """The in-toto keys found at the top level, statement header and SBOM summary in one walk over the events.
 
     Unless told (`statement`), the first top-level key says whether this is a
     statement (`_type`, `subject`, `predicateType`, `predicate`) or a bare SBOM.
