@@ -15,6 +15,7 @@ from tap_ghcr.attestations.jsonstream import (
     MAX_PATH,
     Base64Sink,
     Diverter,
+    Reads,
     Subtrees,
     events,
     prune,
@@ -226,3 +227,79 @@ def test_what_subtrees_build_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(MalformedDocument, match="doc holds more than 20 parse events where values are read"):
         for event in events(io.BytesIO(json.dumps({"subject": small["subject"] * 3}).encode())):
             trees.feed(*event)
+
+
+
+def _string_state(data: bytes) -> list[bool]:
+    """After each byte of `data`: inside a JSON string? (one byte at a time, the plain way)."""
+    inside = escaped = False
+    states = []
+    for byte in data:
+        if escaped:
+            escaped = False
+        elif inside and byte == ord("\\"):
+            escaped = True
+        elif byte == ord('"'):
+            inside = not inside
+        states.append(inside)
+    return states
+
+
+READ_CASES = [
+    b'{"a": "' + b"x" * 5000 + b'", "b": [1, "c"]}',
+    b'{"a": "' + b'\\"\\\\' * 3000 + b'", "b": "\\\\"}',  # escaped quotes and backslashes, one that ends a string
+    b'["' + b"\\" * 2048 + b'", "' + b"\\" * 2047 + b'"' + b"x" * 100 + b'"]',  # backslash runs across reads
+    b'{"k' + b"e" * 3000 + b'y": ["' + "é€😀".encode() * 700 + b'"]}',  # a long key, multi-byte text
+    b'{"a": "never closed' + b"z" * 4000,
+    b'{"a": 1} \\ "x' + b"y" * 3000 + b'"',  # a backslash outside any string: invalid, the bytes still pass
+    b"",
+    b'{"a": ' + b'"s", ' * 2000 + b'"t"}',
+]
+
+
+@pytest.mark.parametrize("data", READ_CASES)
+@pytest.mark.parametrize(("size", "step"), [(1, None), (7, None), (1024, None), (65536, None), (1024, 5)])
+def test_reads_give_the_bytes_unchanged_and_only_a_long_string_in_longer_reads(
+    data: bytes, size: int, step: int | None
+) -> None:
+    """A read is at most `size` bytes, except the reads of a string already longer than `size`: those
+    hold string text only, up to its closing quote at most, so one read's events stay bounded."""
+    reader = Reads(Trickle(data, step) if step else io.BytesIO(data))
+    states = _string_state(data) if b" \\ " not in data else None
+    got, at = [], 0
+    while chunk := reader.read(size):
+        if states is not None:
+            if len(chunk) > size:
+                assert at and states[at - 1], "only a read that starts inside a string may be longer"
+                assert all(states[at:at + len(chunk) - 1]), "a longer read holds the string's text and its end"
+            assert reader.in_string == states[at + len(chunk) - 1], at
+        got.append(chunk)
+        at += len(chunk)
+    assert b"".join(got) == data
+
+
+def test_a_long_string_reaches_the_parser_in_a_few_reads() -> None:
+    """ijson lexes a token that spans reads again at every read: read a kilobyte at a time, a 16 MiB
+    string took minutes (time in the square of its length). Its reads now double in size."""
+    value = "v" * (16 << 20)
+    doc = json.dumps({"predicate": {"note": value, "materials": [{"uri": "u"}]}}).encode()
+    reads = []
+
+    class Counted:  # reads only (ijson would use a BytesIO's readinto, uncounted)
+        def __init__(self, data: bytes) -> None:
+            self.file = io.BytesIO(data)
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return self.file.seek(offset, whence)
+
+        def read(self, size: int = -1) -> bytes:
+            data = self.file.read(size)
+            reads.append(len(data))
+            return data
+
+    got = [e for e in events(Counted(doc)) if e[1] == "string"]
+    assert [(p, len(v)) for p, _, v in got] == [("predicate.note", len(value)), ("predicate.materials.item.uri", 1)]
+    assert len(reads) < 40, f"{len(reads)} reads of the file"
+    reads.clear()
+    assert prune(Counted(doc), SHAPE, "doc", max_items=10, max_values=100) is not None
+    assert len(reads) < 40, f"{len(reads)} reads of the file"

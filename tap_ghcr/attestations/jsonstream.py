@@ -52,7 +52,75 @@ _CLOSE = frozenset({"end_map", "end_array"})
 
 def parse(fileobj: t.Any) -> t.Iterator[Event]:
     """ijson's parse events, read PARSE_BYTES at a time (iterate inside `json_errors`)."""
-    return ijson.parse(fileobj, buf_size=PARSE_BYTES, use_float=True)
+    return ijson.parse(Reads(fileobj), buf_size=PARSE_BYTES, use_float=True)
+
+
+# An escape (a backslash and the byte after it), and a string's text up to its closing quote or the end
+# of a read (unrolled: no two ways to match the same text, so a failed attempt costs linear time).
+_ESCAPE = re.compile(rb"\\.", re.S)
+_INSIDE = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
+
+
+class Reads:
+    """The file as ijson should read it: a string that spans reads arrives in reads of doubling size.
+
+    ijson (yajl) lexes a token that spans reads again from its start at every read, so a long string
+    read a kilobyte at a time costs time in the square of its length (8 MiB took 26 s, 64 MiB would
+    take half an hour). Here, once a read ends inside a string, each next read is at least as long as
+    what the string has had so far, and it stops at the string's closing quote: the string costs linear
+    time, and a read's events stay those of at most `buf_size` bytes plus one string, as the callers'
+    bounds on one read's events assume. The bytes are the file's, unchanged and in order.
+    """
+
+    def __init__(self, raw: t.Any) -> None:
+        self.raw = raw
+        self.in_string = False
+        self.escaped = False  # the last read ended inside a string, just after a backslash
+        self.string_bytes = 0  # of the open string, read so far
+        self._pending = b""  # read from the file, not yet given: from `_at` on
+        self._at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # ijson's probe for bytes or text
+        size = size if size > 0 else 64 * 1024
+        data = self._take(max(size, self.string_bytes) if self.in_string else size)
+        if len(data) <= size:
+            self._note(data)
+            return data
+        # A long string's read: it ends at the string's closing quote, and the rest comes next.
+        end = _INSIDE.match(data, 1 if self.escaped else 0).end()
+        if end == len(data) or data[end] != ord('"'):  # still open (maybe just after a backslash)
+            self.escaped = end == len(data) - 1
+            self.string_bytes += len(data)
+            return data
+        self.in_string = False
+        self._pending, self._at = data[end + 1:] + self._pending[self._at:], 0
+        return data[:end + 1]
+
+    def _note(self, data: bytes) -> None:
+        """Follow the string state through `data`.
+
+        Backslashes stand only inside strings (anywhere else ijson stops at them), so once escapes are
+        taken out, each quote left opens or closes a string."""
+        text = data[1:] if self.in_string and self.escaped else data  # its first byte is escaped
+        if b"\\" in text:
+            text = _ESCAPE.sub(b"", text)
+        flips = text.count(b'"') % 2
+        if flips:
+            self.in_string = not self.in_string
+        if not self.in_string:
+            self.escaped, self.string_bytes = False, 0
+            return
+        self.escaped = text.endswith(b"\\")  # a lone backslash ends the read
+        self.string_bytes = len(text) - text.rfind(b'"') if flips else self.string_bytes + len(data)
+
+    def _take(self, size: int) -> bytes:
+        if self._at >= len(self._pending):
+            return self.raw.read(size)
+        data = self._pending[self._at:self._at + size]
+        self._at += len(data)
+        return data
 
 
 def events(fileobj: t.Any, what: str = "document", *, rewind: bool = True) -> t.Iterator[Event]:
@@ -198,7 +266,7 @@ def prune(fileobj: t.BinaryIO, shape: Shape, what: str, *, max_items: int, max_v
     depth = Depth(what)
     fileobj.seek(0)
     with json_errors(what):
-        for event, value in ijson.basic_parse(fileobj, buf_size=BASIC_PARSE_BYTES, use_float=True):
+        for event, value in ijson.basic_parse(Reads(fileobj), buf_size=BASIC_PARSE_BYTES, use_float=True):
             depth.take(event)
             if dropping:
                 dropping += 1 if event in _STARTS else -1 if event in _ENDS else 0

@@ -17,7 +17,7 @@ import typing as t
 import ijson
 
 from tap_ghcr.attestations import whole
-from tap_ghcr.attestations.jsonstream import events, json_errors, stream_objects
+from tap_ghcr.attestations.jsonstream import Reads, events, json_errors, stream_objects
 
 PACKAGE_FIELDS = (
     "package_ref",
@@ -280,7 +280,7 @@ def package_fields(
     if sbom_format == "spdx":
         fileobj.seek(0)
         with json_errors(what):
-            for pkg in ijson.items(fileobj, f"{base}packages.item", use_float=True):
+            for pkg in ijson.items(Reads(fileobj), f"{base}packages.item", use_float=True):
                 if isinstance(pkg, dict):
                     yield spdx_package(pkg)
     elif sbom_format == "cyclonedx":
