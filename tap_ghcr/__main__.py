@@ -14,11 +14,11 @@ import threading
 import traceback
 import typing as t
 
-import requests
-from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
+if t.TYPE_CHECKING:
+    import requests
 
-from tap_ghcr.errors import GitHubNotFoundError, TapGHCRError
-from tap_ghcr.redact import redact
+# The standard library only, up to `main`: it takes SIGINT / SIGTERM before the SDK is imported (half a
+# second), so a stop while starting is one line too.
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -34,6 +34,11 @@ def main() -> None:
     """Run the tap; turn failures into `tap-ghcr: error: ...` and exit code 1."""
     signal.signal(signal.SIGINT, _early_signal)
     signal.signal(signal.SIGTERM, _early_signal)
+    import requests
+    from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
+
+    from tap_ghcr.errors import GitHubNotFoundError, TapGHCRError
+    from tap_ghcr.redact import redact
     from tap_ghcr.settings import check_command_line
 
     try:
@@ -93,6 +98,8 @@ def _not_github(api_url: str) -> str | None:
     object, without a token; a wrong path answers 404, or a web page. A probe that does
     not get through at all says nothing, and the owner's 404 stands.
     """
+    import requests
+
     try:
         response = requests.get(f"{api_url}/", headers={"Accept": "application/vnd.github+json"}, timeout=15)
     except requests.RequestException:
@@ -111,7 +118,12 @@ def _not_github(api_url: str) -> str | None:
 def _fail(message: str) -> t.NoReturn:
     """The one error line, then exit. A registry worker may sit in a slow read, and the interpreter
     waits for worker threads at exit: with any still running, the process ends at once instead."""
-    sys.stdout.flush()
+    from tap_ghcr.redact import redact
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # its reader is gone: what is left goes nowhere, quietly, at exit too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
     sys.exit(1)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -314,3 +317,31 @@ def test_an_untrusted_github_certificate_is_not_retried(tmp_path):
     assert run.returncode == 1
     assert "TLS certificate did not verify" in _one_error_line(run.stderr)
     assert "retry" not in run.stderr
+
+
+# Run as the console script does, with a stop sent as soon as a third-party package is imported.
+_STOP_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+real_import = builtins.__import__
+def stopping_import(name, *args, **kwargs):
+    if name.split(".")[0] in ("requests", "singer_sdk", "urllib3"):
+        builtins.__import__ = real_import
+        print("stopped while importing", name, "from", sys._getframe(1).f_code.co_name, flush=True)
+        os.kill(os.getpid(), signal.SIGNUM)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = stopping_import
+from tap_ghcr import __main__ as entry
+sys.argv = ["tap-ghcr", "--about"]
+entry.run()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_sdk_is_imported_is_one_line(signum):
+    """The SDK takes half a second to import: the console script takes signals before that (only the
+    standard library is imported until `main` has set its handlers)."""
+    code = _STOP_WHILE_IMPORTING.replace("SIGNUM", signal.Signals(signum).name)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + signum, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert proc.stdout.startswith("stopped while importing requests from main"), proc.stdout
+    assert proc.stderr.strip() == f"tap-ghcr: error: interrupted by {signal.Signals(signum).name} while starting"
