@@ -39,5 +39,9 @@ class GitHubConnectionError(TapGHCRError):
     """`api_url` did not answer (refused, unknown host, TLS failure), even after retries."""
 
 
+class OutputClosedError(TapGHCRError):
+    """stdout's reader closed it (a target that stopped, `| head`): nothing more can be delivered."""
+
+
 class ListChangingError(TapGHCRError):
     """A versions list changed while it was paged through (rows shift between pages): not yet readable."""

@@ -19,7 +19,7 @@ from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 
 from tap_ghcr import streams
-from tap_ghcr.errors import ConfigError, RegistryConnectionError
+from tap_ghcr.errors import ConfigError, OutputClosedError, RegistryConnectionError
 from tap_ghcr.inventory import RegistryFetcher, unreachable
 from tap_ghcr.logs import quiet_sdk
 from tap_ghcr.models import ImageRef, parse_image
@@ -163,12 +163,17 @@ class LineWriter(MsgSpecWriter):
     marking: t.Callable[[], t.ContextManager[None]] = contextlib.nullcontext
 
     def write_message(self, message: t.Any) -> None:
-        if isinstance(message, RecordMessage):
-            sys.stdout.buffer.write(self.format_message(message))
-            return
-        with self.marking():
-            sys.stdout.buffer.write(self.format_message(message))
-            sys.stdout.flush()
+        try:
+            if isinstance(message, RecordMessage):
+                sys.stdout.buffer.write(self.format_message(message))
+                return
+            with self.marking():
+                sys.stdout.buffer.write(self.format_message(message))
+                sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosedError(
+                "the reader of stdout closed it (did the target stop?); the sync stopped there, and the next one "
+                "resumes from the last STATE the target kept") from None
 
 
 class TapGHCR(Tap):

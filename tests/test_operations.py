@@ -57,6 +57,24 @@ def test_a_signal_mid_sync_writes_the_committed_state_and_exits_non_zero_at_once
         assert interrupted[stream] | keyed(resumed.records(stream), stream) == keyed(full.records(stream), stream)
 
 
+@pytest.mark.parametrize("read_bytes", [0, 1000, 30_000])
+def test_a_reader_that_closes_stdout_early_gets_one_line(world, tmp_path, read_bytes):
+    """A target that stops (or `| head`) closes the pipe: the tap says so in one line, exit 1."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(world.config()))
+    proc = subprocess.Popen([tap_executable(), "--config", str(config_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "GITHUB_TOKEN": ""})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(read_bytes)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("tap-ghcr: error:")]
+    assert errors == ["tap-ghcr: error: the reader of stdout closed it (did the target stop?); the sync stopped "
+                      "there, and the next one resumes from the last STATE the target kept"], stderr[-2000:]
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and "BrokenPipe" not in stderr
+
+
 def test_else_null_keeps_only_the_mapped_child_stream(world, tmp_path):
     run = run_tap(world.config(stream_maps={"tags": {}, "__else__": None}), tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
