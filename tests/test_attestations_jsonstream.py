@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -245,6 +247,7 @@ def _string_state(data: bytes) -> list[bool]:
     return states
 
 
+NUMBER = b"0123456789+-.eE"
 READ_CASES = [
     b'{"a": "' + b"x" * 5000 + b'", "b": [1, "c"]}',
     b'{"a": "' + b'\\"\\\\' * 3000 + b'", "b": "\\\\"}',  # escaped quotes and backslashes, one that ends a string
@@ -254,6 +257,8 @@ READ_CASES = [
     b'{"a": 1} \\ "x' + b"y" * 3000 + b'"',  # a backslash outside any string: invalid, the bytes still pass
     b"",
     b'{"a": ' + b'"s", ' * 2000 + b'"t"}',
+    b"[" + b"1" * 5000 + b", -" + b"2" * 3000 + b'.5e+7, "x", 3]',  # long numbers
+    b"[" + b"9" * 2048 + b', "' + b"y" * 1500 + b'", true, ' + b"7" * 1024 + b"]",  # ... ending at a boundary
 ]
 
 
@@ -269,9 +274,10 @@ def test_reads_give_the_bytes_unchanged_and_only_a_long_string_in_longer_reads(
     got, at = [], 0
     while chunk := reader.read(size):
         if states is not None:
-            if len(chunk) > size:
-                assert at and states[at - 1], "only a read that starts inside a string may be longer"
+            if len(chunk) > size and at and states[at - 1]:
                 assert all(states[at:at + len(chunk) - 1]), "a longer read holds the string's text and its end"
+            elif len(chunk) > size:
+                assert data[at - 1:at] in NUMBER and not chunk.strip(NUMBER), "... or a number's digits only"
             assert reader.in_string == states[at + len(chunk) - 1], at
         got.append(chunk)
         at += len(chunk)
@@ -303,3 +309,64 @@ def test_a_long_string_reaches_the_parser_in_a_few_reads() -> None:
     reads.clear()
     assert prune(Counted(doc), SHAPE, "doc", max_items=10, max_values=100) is not None
     assert len(reads) < 40, f"{len(reads)} reads of the file"
+
+
+
+def test_a_long_number_reaches_the_parser_in_a_few_reads() -> None:
+    reads = []
+
+    class Counted:
+        def __init__(self, data: bytes) -> None:
+            self.file = io.BytesIO(data)
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return self.file.seek(offset, whence)
+
+        def read(self, size: int = -1) -> bytes:
+            data = self.file.read(size)
+            reads.append(len(data))
+            return data
+
+    with pytest.raises(MalformedDocument):  # too many digits for Python's int: an error, quickly
+        list(events(Counted(b"[" + b"1" * (4 << 20) + b"]")))
+    assert len(reads) < 40, f"{len(reads)} reads of the file"
+
+
+def test_a_long_string_closed_in_held_back_bytes_does_not_copy_them() -> None:
+    """After a long read, the bytes past a string's end are held back; strings that close inside them
+    must not copy what is left each time (that was quadratic: 64 MiB took 45 s)."""
+    doc = b'["' + b"a" * 300_000 + b'", ' + b", ".join(b'"' + b"b" * 2500 + b'"' for _ in range(400)) + b"]"
+    file_reads: list[bytes] = []  # kept alive, so that their ids stay theirs
+
+    class Recorded(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            file_reads.append(super().read(size))
+            return file_reads[-1]
+
+    reader = Reads(Recorded(doc))
+    held, got = [], []
+    while chunk := reader.read(1024):
+        got.append(chunk)
+        if reader._at < len(reader._pending):
+            held.append(reader._pending)
+    assert b"".join(got) == doc
+    read_ids = {id(data) for data in file_reads}
+    assert all(id(data) in read_ids for data in held), "held-back bytes are the file's reads, never a copy"
+
+
+ESCAPED_STRING_RSS = """
+import io, resource, sys
+from tap_ghcr.attestations import jsonstream
+doc = b'{"a": "' + b"\\\\n" * (8 << 20) + b'"}'
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+events = list(jsonstream.events(io.BytesIO(doc)))
+assert len(events[2][2]) == 8 << 20
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_string_of_escapes_costs_no_memory_per_escape() -> None:
+    """8 million escapes: a regex finding the closing quote kept state for each (+916 MB)."""
+    proc = subprocess.run([sys.executable, "-c", ESCAPED_STRING_RSS], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout) < 200, f"{proc.stdout.strip()} MB over the document"

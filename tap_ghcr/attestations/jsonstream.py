@@ -55,68 +55,103 @@ def parse(fileobj: t.Any) -> t.Iterator[Event]:
     return ijson.parse(Reads(fileobj), buf_size=PARSE_BYTES, use_float=True)
 
 
-# An escape (a backslash and the byte after it), and a string's text up to its closing quote or the end
-# of a read (unrolled: no two ways to match the same text, so a failed attempt costs linear time).
-_ESCAPE = re.compile(rb"\\.", re.S)
-_INSIDE = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)
+# What can continue a number token across reads (`true`'s `e` too, harmlessly: it only sizes a read).
+_NUMBER_BYTES = b"0123456789+-.eE"
+_NUMBER_SET = frozenset(_NUMBER_BYTES)
+_NUMBER_RUN = re.compile(rb"[-+.eE0-9]*")
+
+
+def _blank_escapes(text: bytes) -> bytes:
+    """`text` (which starts outside an escape) with every escape pair's bytes blanked, same length.
+
+    JSON pairs backslashes left to right, as `bytes.replace` does; a backslash left over then escapes
+    the byte after it, and only an escaped quote matters. What is left: quotes that open or close a
+    string, and a lone backslash at the very end if the text stops inside an escape. (C-speed and in
+    constant extra memory, whatever the escapes: a regex kept state for each one, 2 GB for 64 MiB.)"""
+    if b"\\" not in text:
+        return text
+    return text.replace(b"\\\\", b"__").replace(b'\\"', b"__")
 
 
 class Reads:
-    """The file as ijson should read it: a string that spans reads arrives in reads of doubling size.
+    """The file as ijson should read it: a string or number that spans reads arrives in reads of
+    doubling size.
 
     ijson (yajl) lexes a token that spans reads again from its start at every read, so a long string
     read a kilobyte at a time costs time in the square of its length (8 MiB took 26 s, 64 MiB would
-    take half an hour). Here, once a read ends inside a string, each next read is at least as long as
-    what the string has had so far, and it stops at the string's closing quote: the string costs linear
-    time, and a read's events stay those of at most `buf_size` bytes plus one string, as the callers'
-    bounds on one read's events assume. The bytes are the file's, unchanged and in order.
+    take half an hour). Here, once a read ends inside a string (or a number), each next read is at
+    least as long as what the token has had so far, and a read longer than asked stops where the token
+    ends: the token costs linear time, and a read's events stay those of at most `buf_size` bytes plus
+    one token, as the callers' bounds on one read's events assume. The bytes are the file's, unchanged
+    and in order.
     """
 
     def __init__(self, raw: t.Any) -> None:
         self.raw = raw
         self.in_string = False
         self.escaped = False  # the last read ended inside a string, just after a backslash
-        self.string_bytes = 0  # of the open string, read so far
+        self.token_bytes = 0  # of the string or number the last read ended in, read so far
         self._pending = b""  # read from the file, not yet given: from `_at` on
         self._at = 0
+        self._was_pending = False  # the last `_take` came from `_pending`
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""  # ijson's probe for bytes or text
         size = size if size > 0 else 64 * 1024
-        data = self._take(max(size, self.string_bytes) if self.in_string else size)
+        data = self._take(max(size, self.token_bytes))
         if len(data) <= size:
             self._note(data)
             return data
-        # A long string's read: it ends at the string's closing quote, and the rest comes next.
-        end = _INSIDE.match(data, 1 if self.escaped else 0).end()
-        if end == len(data) or data[end] != ord('"'):  # still open (maybe just after a backslash)
-            self.escaped = end == len(data) - 1
-            self.string_bytes += len(data)
+        # A long token's read: it stops where the token ends, and the rest comes next.
+        if self.in_string:
+            skip = 1 if self.escaped else 0
+            end = _blank_escapes(data[skip:]).find(b'"')
+            end = -1 if end < 0 else end + skip + 1  # just after the closing quote
+        else:
+            end = _NUMBER_RUN.match(data).end()
+            if end == 0:  # the number ended with the last read: this one is an ordinary read
+                self._give_back(data, size)
+                self.token_bytes = 0
+                self._note(data[:size])
+                return data[:size]
+            end = -1 if end == len(data) else end
+        if end < 0:  # the token goes on
+            self.escaped = self.in_string and _blank_escapes(data[1 if self.escaped else 0:]).endswith(b"\\")
+            self.token_bytes += len(data)
             return data
-        self.in_string = False
-        self._pending, self._at = data[end + 1:] + self._pending[self._at:], 0
-        return data[:end + 1]
+        self._give_back(data, end)
+        self.in_string = self.escaped = False
+        self.token_bytes = 0
+        return data[:end]
 
     def _note(self, data: bytes) -> None:
-        """Follow the string state through `data`.
-
-        Backslashes stand only inside strings (anywhere else ijson stops at them), so once escapes are
-        taken out, each quote left opens or closes a string."""
-        text = data[1:] if self.in_string and self.escaped else data  # its first byte is escaped
-        if b"\\" in text:
-            text = _ESCAPE.sub(b"", text)
+        """Follow the string state through `data`, and the token it ends in."""
+        skip = 1 if self.in_string and self.escaped else 0  # the first byte is escaped
+        text = _blank_escapes(data[skip:] if skip else data)
         flips = text.count(b'"') % 2
+        was_in = self.in_string
         if flips:
             self.in_string = not self.in_string
-        if not self.in_string:
-            self.escaped, self.string_bytes = False, 0
+        if self.in_string:
+            self.escaped = text.endswith(b"\\")
+            self.token_bytes = self.token_bytes + len(data) if (was_in and not flips) else \
+                len(text) - text.rfind(b'"')
             return
-        self.escaped = text.endswith(b"\\")  # a lone backslash ends the read
-        self.string_bytes = len(text) - text.rfind(b'"') if flips else self.string_bytes + len(data)
+        self.escaped = False
+        number = len(data) - len(data.rstrip(_NUMBER_BYTES)) if data[-1:] and data[-1] in _NUMBER_SET else 0
+        self.token_bytes = self.token_bytes + len(data) if number == len(data) and self.token_bytes else number
+
+    def _give_back(self, data: bytes, end: int) -> None:
+        """The bytes of `data` from `end` on are read again next."""
+        if self._was_pending:
+            self._at -= len(data) - end
+        else:
+            self._pending, self._at = data, end
 
     def _take(self, size: int) -> bytes:
-        if self._at >= len(self._pending):
+        self._was_pending = self._at < len(self._pending)
+        if not self._was_pending:
             return self.raw.read(size)
         data = self._pending[self._at:self._at + size]
         self._at += len(data)
