@@ -120,10 +120,7 @@ def _fail(message: str) -> t.NoReturn:
     waits for worker threads at exit: with any still running, the process ends at once instead."""
     from tap_ghcr.redact import redact
 
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # its reader is gone: what is left goes nowhere, quietly, at exit too
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _flushed()
     print(f"tap-ghcr: error: {redact(message)}", file=sys.stderr, flush=True)
     sys.exit(1)
 
@@ -150,7 +147,8 @@ def _buffer_stdout() -> None:
 
 
 def run() -> None:
-    """The console script: `main`, and an exit that does not wait for registry workers.
+    """The console script: `main`, an error line if stdout's reader left before the output ended, and
+    an exit that does not wait for registry workers.
 
     The interpreter joins worker threads at exit; one sitting in a slow read kept the process alive
     long after its error line. (Tests call `main` in-process and get a plain SystemExit.)
@@ -158,12 +156,26 @@ def run() -> None:
     _buffer_stdout()
     try:
         main()
+        code: t.Any = 0
     except SystemExit as exc:
-        if any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exc.code if isinstance(exc.code, int) else 1)
-        raise
+        code = exc.code
+    if not _flushed():  # what `--discover` or `--about` left in the buffer (a sync says so itself)
+        print("tap-ghcr: error: the reader of stdout closed it before the output ended", file=sys.stderr)
+        code = 1
+    if any(thread.name.startswith("registry") and thread.is_alive() for thread in threading.enumerate()):
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
+
+
+def _flushed() -> bool:
+    """Flush stdout; False if its reader has gone, and then what is left goes nowhere, quietly, at exit too."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+    return True
 
 
 if __name__ == "__main__":

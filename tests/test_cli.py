@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_tap
+from tests.conftest import run_tap, tap_executable
 
 CONTRACT = {
     "packages": (["id"], "updated_at"),
@@ -345,3 +345,18 @@ def test_a_stop_while_the_sdk_is_imported_is_one_line(signum):
     assert proc.returncode == 128 + signum, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     assert proc.stdout.startswith("stopped while importing requests from main"), proc.stdout
     assert proc.stderr.strip() == f"tap-ghcr: error: interrupted by {signal.Signals(signum).name} while starting"
+
+
+@pytest.mark.parametrize("args", [["--about"], ["--discover"]])
+def test_a_reader_that_closes_stdout_at_once_gets_one_line(tmp_path, args):
+    """`tap-ghcr --discover | true`: Python's own "Exception ignored ... BrokenPipeError" and exit 120 before."""
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    proc = subprocess.Popen([tap_executable(), "--config", str(config), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1, stderr
+    assert [line for line in stderr.splitlines() if " | INFO " not in line] == [
+        "tap-ghcr: error: the reader of stdout closed it before the output ended"], stderr
