@@ -99,7 +99,7 @@ class Reads:
         if size == 0:
             return b""  # ijson's probe for bytes or text
         size = size if size > 0 else 64 * 1024
-        data = self._take(max(size, self.token_bytes))
+        data = self._take(size) if self.token_bytes <= size else self._take_full(self.token_bytes)
         if len(data) <= size:
             self._note(data)
             return data
@@ -129,14 +129,12 @@ class Reads:
         """Follow the string state through `data`, and the token it ends in."""
         skip = 1 if self.in_string and self.escaped else 0  # the first byte is escaped
         text = _blank_escapes(data[skip:] if skip else data)
-        flips = text.count(b'"') % 2
-        was_in = self.in_string
-        if flips:
+        quotes = text.count(b'"')
+        if quotes % 2:
             self.in_string = not self.in_string
-        if self.in_string:
+        if self.in_string:  # in the string open before (no quote here), or in the one the last quote opens
             self.escaped = text.endswith(b"\\")
-            self.token_bytes = self.token_bytes + len(data) if (was_in and not flips) else \
-                len(text) - text.rfind(b'"')
+            self.token_bytes = len(text) - text.rfind(b'"') if quotes else self.token_bytes + len(data)
             return
         self.escaped = False
         number = len(data) - len(data.rstrip(_NUMBER_BYTES)) if data[-1:] and data[-1] in _NUMBER_SET else 0
@@ -148,6 +146,19 @@ class Reads:
             self._at -= len(data) - end
         else:
             self._pending, self._at = data, end
+
+    def _take_full(self, size: int) -> bytes:
+        """`size` bytes, or up to the end: a long token's read stays long over a file that returns less."""
+        data = self._take(size)
+        if not data or len(data) >= size:
+            return data
+        parts, total = [data], len(data)
+        while total < size and (more := self._take(size - total)):
+            parts.append(more)
+            total += len(more)
+        if len(parts) > 1:
+            self._was_pending = False  # a copy: what is given back is held as it is
+        return b"".join(parts)
 
     def _take(self, size: int) -> bytes:
         self._was_pending = self._at < len(self._pending)
