@@ -287,52 +287,40 @@ def test_reads_give_the_bytes_unchanged_and_only_a_long_string_in_longer_reads(
     assert b"".join(got) == data
 
 
+class Counted:
+    """A file that counts its reads (ijson would use a BytesIO's readinto, uncounted)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.file = io.BytesIO(data)
+        self.reads = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        return self.file.read(size)
+
+
 def test_a_long_string_reaches_the_parser_in_a_few_reads() -> None:
     """ijson lexes a token that spans reads again at every read: read a kilobyte at a time, a 16 MiB
     string took minutes (time in the square of its length). Its reads now double in size."""
     value = "v" * (16 << 20)
     doc = json.dumps({"predicate": {"note": value, "materials": [{"uri": "u"}]}}).encode()
-    reads = []
-
-    class Counted:  # reads only (ijson would use a BytesIO's readinto, uncounted)
-        def __init__(self, data: bytes) -> None:
-            self.file = io.BytesIO(data)
-
-        def seek(self, offset: int, whence: int = 0) -> int:
-            return self.file.seek(offset, whence)
-
-        def read(self, size: int = -1) -> bytes:
-            data = self.file.read(size)
-            reads.append(len(data))
-            return data
-
-    got = [e for e in events(Counted(doc)) if e[1] == "string"]
+    file = Counted(doc)
+    got = [e for e in events(file) if e[1] == "string"]
     assert [(p, len(v)) for p, _, v in got] == [("predicate.note", len(value)), ("predicate.materials.item.uri", 1)]
-    assert len(reads) < 40, f"{len(reads)} reads of the file"
-    reads.clear()
-    assert prune(Counted(doc), SHAPE, "doc", max_items=10, max_values=100) is not None
-    assert len(reads) < 40, f"{len(reads)} reads of the file"
-
+    assert file.reads < 40, f"{file.reads} reads of the file"
+    file = Counted(doc)
+    assert prune(file, SHAPE, "doc", max_items=10, max_values=100) is not None
+    assert file.reads < 40, f"{file.reads} reads of the file"
 
 
 def test_a_long_number_reaches_the_parser_in_a_few_reads() -> None:
-    reads = []
-
-    class Counted:
-        def __init__(self, data: bytes) -> None:
-            self.file = io.BytesIO(data)
-
-        def seek(self, offset: int, whence: int = 0) -> int:
-            return self.file.seek(offset, whence)
-
-        def read(self, size: int = -1) -> bytes:
-            data = self.file.read(size)
-            reads.append(len(data))
-            return data
-
+    file = Counted(b"[" + b"1" * (4 << 20) + b"]")
     with pytest.raises(MalformedDocument):  # too many digits for Python's int: an error, quickly
-        list(events(Counted(b"[" + b"1" * (4 << 20) + b"]")))
-    assert len(reads) < 40, f"{len(reads)} reads of the file"
+        list(events(file))
+    assert file.reads < 40, f"{file.reads} reads of the file"
 
 
 def test_a_long_string_closed_in_held_back_bytes_does_not_copy_them() -> None:
