@@ -300,10 +300,13 @@ def main() -> int:
         print(f"{r['run']:<24} {r['wall']:>7.1f} {r['rest']:>5} {r['not_modified']:>5} {r['registry']:>8} "
               f"{r['floor']:>8.1f} {ratio:>10} {r['rps']:>7.0f} {r['cpu_per_1k']:>12.3f} {r['rss']:>11.0f}{extra}  "
               f"{recs}")
-    print("\nCPU seconds on this machine's cores during each run (the servers stand in for GitHub and ghcr.io):")
+    print("\nCPU seconds on this machine's cores during each run (the servers stand in for GitHub and ghcr.io; they "
+          "answer the same registry requests whatever the tap's version, so tap/servers compares two versions on a "
+          "machine whose speed drifts):")
     for r in rows:
+        per_server = f"{r['cpu'] / r['servers_cpu']:.3f}" if r["servers_cpu"] else "-"
         print(f"  {r['run']:<24} tap {r['cpu']:6.1f} (system {r['sys']:4.1f})  servers {r['servers_cpu']:6.1f}  "
-              f"wall {r['wall']:6.1f}")
+              f"wall {r['wall']:6.1f}  tap/servers {per_server}")
     roles = {"GitHub": [github_proxy], "registry": [registry_proxy], "token server": [token_proxy],
              "blob host": [p for p in proxies if p not in (github_proxy, registry_proxy, token_proxy)]}
     print("\nthe servers' own time per request, all runs (at the proxies, after the added latency: in each "
