@@ -4,13 +4,19 @@ and the stream maps."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import signal
 import typing as t
 
 import pytest
 from singer_sdk import Stream
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_ghcr.streams import EmitterMixin
 from tap_ghcr.tap import TapGHCR
+from tests.emulator.supply_chain import supply_chain_dataset
 
 STREAMS = ("packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages")
 
@@ -32,9 +38,10 @@ def _value(schema: dict, depth: int = 0) -> t.Any:
     return "text"
 
 
-def record_for(stream: Stream) -> dict:
+def record_for(stream: Stream, *, extra: bool = True) -> dict:
     record = {name: _value(sub) for name, sub in stream.schema["properties"].items()}
-    record["extra_not_in_schema"] = "x"
+    if extra:  # a key the schema does not declare: the SDK drops it (and so does the tap)
+        record["extra_not_in_schema"] = "x"
     return record
 
 
@@ -97,11 +104,12 @@ STREAM_MAPS = {
         (("manifests", "annotations"), {"flattening_enabled": True, "flattening_max_depth": 1}),
     ],
 )
+@pytest.mark.parametrize("extra", [True, False], ids=["extra-key", "built-to-schema"])
 @pytest.mark.parametrize("stream_name", STREAMS)
-def test_records_are_written_as_the_sdk_writes_them(stream_name, deselected, config) -> None:
+def test_records_are_written_as_the_sdk_writes_them(stream_name, deselected, config, extra) -> None:
     tap = make_tap(deselect(*deselected) if deselected else None, **config)
     stream = tap.streams[stream_name]
-    record = record_for(stream)
+    record = record_for(stream, extra=extra)
     ours, sdks = messages(stream, record, sdk=False), messages(stream, record, sdk=True)
     assert ours == sdks
     mine = deselected is not None and deselected[0] == stream_name
@@ -110,3 +118,70 @@ def test_records_are_written_as_the_sdk_writes_them(stream_name, deselected, con
         assert all(deselected[1] not in m["record"] for m in ours)
     if not (stream_name == "tags" and "stream_maps" in config):
         assert ours, "a record was written"
+
+
+def _retyped(catalog: dict) -> None:
+    """A catalog that declares the manifests' `size` a boolean: the SDK then writes `true`, not 1234."""
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "manifests")
+    entry["schema"]["properties"]["size"] = {"type": ["boolean", "null"]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "config", "skips"),
+    [
+        (None, {}, {"packages", "package_versions", "tags", "manifests"}),
+        (_retyped, {}, {"packages", "package_versions", "tags"}),
+        (None, {"stream_maps": {"tags": {"__filter__": "tag != 'x'"}}}, {"packages", "package_versions", "manifests"}),
+        (None, {"flattening_enabled": True, "flattening_max_depth": 1}, {"packages", "package_versions", "tags",
+                                                                         "manifests"}),
+    ],
+)
+def test_conformance_is_left_out_only_for_records_built_to_an_unedited_schema(edit, config, skips) -> None:
+    tap = make_tap(edit, **config)
+    assert {name for name in STREAMS if tap.streams[name]._built_keys is not None} == skips
+    if edit is _retyped:
+        stream = tap.streams["manifests"]
+        record = {**record_for(stream, extra=False), "size": 1234}
+        assert messages(stream, record, sdk=False)[0]["record"]["size"] is True
+
+
+@pytest.mark.parametrize("organisation", ["sample", "supply-chain"])
+def test_every_record_the_tap_builds_is_already_what_the_sdk_would_conform_it_to(
+    organisation, world, fresh_world, monkeypatch, capsys
+) -> None:
+    """`BUILT_TO_SCHEMA` holds for the records as the sync core builds them, before any JSON (the
+    sample organisation with deleted versions, and the supply-chain one's signed and attested images):
+    the SDK's recursive conformance would neither drop a key nor change a value. A builder that wrote
+    a datetime, bytes, a float or an undeclared key fails here."""
+    if organisation == "supply-chain":
+        world = fresh_world(supply_chain_dataset())
+    built: list[tuple[str, dict]] = []
+    generate = EmitterMixin._generate_record_messages
+
+    def spy(stream: t.Any, record: dict) -> t.Iterator:
+        built.append((stream.name, copy.deepcopy(record)))
+        return generate(stream, record)
+
+    monkeypatch.setattr(EmitterMixin, "_generate_record_messages", spy)
+    tap = make_tap(**world.config(include_deleted_versions=True, retry_base_seconds=0.02))
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tap.sync_all()
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    capsys.readouterr()
+    counts: dict[str, int] = {}
+    for name, record in built:
+        stream = tap.streams[name]
+        if not stream.BUILT_TO_SCHEMA:
+            continue
+        conformed = conform_record_data_types(stream_name=name, record=copy.deepcopy(record), schema=stream.schema,
+                                              level=TypeConformanceLevel.RECURSIVE,
+                                              logger=logging.getLogger("conformance"))
+        assert conformed == record, (name, record)
+        assert all(type(v) in (str, int, type(None), list, dict) for v in record.values()), (name, record)
+        assert record.keys() == stream.schema["properties"].keys(), (name, record)
+        counts[name] = counts.get(name, 0) + 1
+    assert set(counts) == {"packages", "package_versions", "tags", "manifests"}, counts
+    assert sum(counts.values()) > 20, counts
