@@ -17,13 +17,16 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.report_page import coverage_chart, page  # noqa: E402
 from tests.emulator.dataset import demo_dataset  # noqa: E402
 from tests.emulator.meltano import meltano_run  # noqa: E402
 from tests.emulator.world import start_world  # noqa: E402
 
 WAREHOUSE = ROOT / "output" / "warehouse.duckdb"
+PAGE = ROOT / "output" / "report.html"
 REPORT = ["images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags",
           "images_by_signer", "images_by_source", "top_sbom_packages", "images_with_package"]
+CHART = "coverage_by_package"
 
 
 def table(columns: list[str], rows: list[tuple]) -> str:
@@ -54,11 +57,17 @@ def main() -> int:
         counts = {t: db.sql(f"SELECT count(*) FROM ghcr.{t}").fetchone()[0]
                   for t in ("packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages")}
         print("loaded rows: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
-        for name in REPORT:
+        sections = []
+        for name in [CHART, *REPORT]:
             sql = (ROOT / "sql" / f"{name}.sql").read_text()
             title = sql.splitlines()[0].lstrip("- ").strip()  # the first comment line
             result = db.sql(sql)
-            print(f"\n== {title}  (sql/{name}.sql)\n{table(result.columns, result.fetchall())}")
+            rows = result.fetchall()
+            sections.append((title, name, result.columns, rows))
+            print(f"\n== {title}  (sql/{name}.sql)\n{table(result.columns, rows)}")
+    _, _, columns, rows = sections[0]
+    PAGE.write_text(page(counts, coverage_chart(columns, rows), sections), encoding="utf-8")
+    print(f"\nthe same report with a chart of the first table: {PAGE.relative_to(ROOT)} (open it in a browser)")
     return 0
 
 

@@ -359,3 +359,4 @@ class SbomPackagesStream(RegistryChildStream):
     # Every field is a string or null by construction (`attestations.sbom`), so the SDK's per-field type
     # conformance would change nothing at over half of an SBOM package's emission time.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    BUILT_TO_SCHEMA = True

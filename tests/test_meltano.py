@@ -74,7 +74,8 @@ def test_duckdb_values(world, warehouse):
 def test_report_sql_runs_on_the_loaded_tables(warehouse):
     results = {p.stem: warehouse.sql(p.read_text()).fetchall() for p in sorted((ROOT / "sql").glob("*.sql"))}
     assert set(results) == {"images_per_package", "platforms", "largest_images", "unattested_images", "stale_tags",
-                            "images_by_signer", "images_by_source", "top_sbom_packages", "images_with_package"}
+                            "images_by_signer", "images_by_source", "top_sbom_packages", "images_with_package",
+                            "coverage_by_package"}
     per_package = {row[0]: row for row in results["images_per_package"]}
     assert per_package["acme/web"][1:5] == (2, 4, 4, 1)  # 2 indexes, 4 platform images, 4 attestations, 1 signature
     unattested = {(row[0], row[2]) for row in results["unattested_images"]}
@@ -169,6 +170,10 @@ def test_report_sql_on_supply_chain_documents(chain_warehouse):
     # signed: buildx provenance and cosign/referrer signatures; artifact: provenance only; plain: nothing.
     unattested = {(row[0], row[2]): row[3:] for row in results["unattested_images"]}
     assert unattested == {("acme/artifact", "2.0"): (True, False), ("acme/plain", "0.1"): (False, False)}
+    # images, signed and provenance, signed only, provenance only, neither (the demo's chart)
+    coverage = {row[0]: row[1:] for row in results["coverage_by_package"]}
+    assert coverage == {"acme/signed": (1, 1, 0, 0, 0), "acme/artifact": (1, 0, 0, 1, 0),
+                        "acme/plain": (1, 0, 0, 0, 1)}
     signers = {(row[0], row[1]): row[3:5] for row in results["images_by_signer"]}
     workflow = "https://github.com/acme/signed/.github/workflows/release.yml@refs/"
     second = "https://github.com/acme/signed/.github/workflows/sign-1.yml@refs/heads/main"

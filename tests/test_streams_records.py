@@ -129,11 +129,12 @@ def _retyped(catalog: dict) -> None:
 @pytest.mark.parametrize(
     ("edit", "config", "skips"),
     [
-        (None, {}, {"packages", "package_versions", "tags", "manifests"}),
-        (_retyped, {}, {"packages", "package_versions", "tags"}),
-        (None, {"stream_maps": {"tags": {"__filter__": "tag != 'x'"}}}, {"packages", "package_versions", "manifests"}),
-        (None, {"flattening_enabled": True, "flattening_max_depth": 1}, {"packages", "package_versions", "tags",
-                                                                         "manifests"}),
+        (None, {}, {"packages", "package_versions", "tags", "manifests", "sbom_packages"}),
+        (_retyped, {}, {"packages", "package_versions", "tags", "sbom_packages"}),
+        (None, {"stream_maps": {"tags": {"__filter__": "tag != 'x'"}}},
+         {"packages", "package_versions", "manifests", "sbom_packages"}),
+        (None, {"flattening_enabled": True, "flattening_max_depth": 1},
+         {"packages", "package_versions", "tags", "manifests", "sbom_packages"}),
     ],
 )
 def test_conformance_is_left_out_only_for_records_built_to_an_unedited_schema(edit, config, skips) -> None:
@@ -183,5 +184,6 @@ def test_every_record_the_tap_builds_is_already_what_the_sdk_would_conform_it_to
         assert all(type(v) in (str, int, type(None), list, dict) for v in record.values()), (name, record)
         assert record.keys() == stream.schema["properties"].keys(), (name, record)
         counts[name] = counts.get(name, 0) + 1
-    assert set(counts) == {"packages", "package_versions", "tags", "manifests"}, counts
+    expected = {"packages", "package_versions", "tags", "manifests"}
+    assert set(counts) == (expected | {"sbom_packages"} if organisation == "supply-chain" else expected), counts
     assert sum(counts.values()) > 20, counts
