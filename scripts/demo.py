@@ -41,6 +41,7 @@ def table(columns: list[str], rows: list[tuple]) -> str:
 def main() -> int:
     WAREHOUSE.parent.mkdir(exist_ok=True)
     WAREHOUSE.unlink(missing_ok=True)
+    PAGE.unlink(missing_ok=True)  # a failed run leaves no page of an earlier one
     world = start_world(demo_dataset())
     try:
         print(f"GitHub API emulator {world.github.url}, registry {world.registry.url} (real distribution registry)")

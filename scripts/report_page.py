@@ -46,7 +46,8 @@ def coverage_chart(columns: t.Sequence[str], rows: t.Sequence[tuple]) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"svg.fonttype": "none",  # text stays text: smaller, searchable, selectable
-                                "svg.hashsalt": "tap-ghcr"}):
+                                "svg.hashsalt": "tap-ghcr",
+                                "text.parse_math": False}):  # a `$` in a package name is a `$`, not math
         out = io.StringIO()
         coverage_figure(columns, rows).savefig(out, format="svg", metadata={"Date": None})
     text = out.getvalue()

@@ -27,7 +27,7 @@ SELECT repository,
        (SELECT string_agg(t.tag, ', ' ORDER BY t.tag) FROM ghcr.tags t
          WHERE t.owner_login = c.owner_login AND t.package_name = c.package_name
            AND t.digest = c.top_digest AND t.deleted_at IS NULL)                 AS tags,
-       string_agg(DISTINCT claimed_by, ', ')                                     AS claimed_by
+       string_agg(DISTINCT claimed_by, ', ' ORDER BY claimed_by)                 AS claimed_by
 FROM claims c
 GROUP BY ALL
 ORDER BY repository, commit, package, digest;

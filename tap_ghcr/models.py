@@ -76,3 +76,12 @@ class PackagePlan:
     def uses_registry(self) -> bool:
         """Manifests to fetch, or an `images` entry (listed from the registry itself)."""
         return bool(self.jobs) or self.base_url is not None
+
+
+def version_tags(row: dict) -> list[str]:
+    """A GitHub package version's container tags (`metadata.container.tags`), strings only: GitHub's
+    answer decides what is listed, but a malformed one must not stop the sync."""
+    metadata = row.get("metadata")
+    container = metadata.get("container") if isinstance(metadata, dict) else None
+    tags = container.get("tags") if isinstance(container, dict) else None
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []

@@ -30,6 +30,25 @@ REFERRERS_TAG = re.compile(r"^(?P<alg>sha256|sha512)-(?P<hex>[0-9a-f]{64,128})$"
 _COSIGN_KIND = {"sig": "signature", "att": "attestation", "sbom": "artifact"}
 
 
+def _obj(value: object) -> dict:
+    """`value` if it is a JSON object, else an empty one: a manifest is the registry's word, not a promise
+    (a `config` that is a string must not stop the sync)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int else None  # not a bool, not a float (NaN, 1e400)
+
+
+def _layers(document: dict) -> list[dict]:
+    layers = document.get("layers")
+    return [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
+
+
 def is_index(media_type: str, document: dict) -> bool:
     """An OCI index or Docker manifest list (by served type, else by its own field)."""
     return media_type in INDEX_TYPES or (
@@ -39,13 +58,15 @@ def is_index(media_type: str, document: dict) -> bool:
 
 def child_descriptors(document: dict) -> list[dict]:
     """The descriptors an index lists, in order, skipping malformed entries."""
-    return [d for d in document.get("manifests") or [] if isinstance(d, dict) and d.get("digest")]
+    manifests = document.get("manifests")
+    return [d for d in manifests if isinstance(d, dict) and isinstance(d.get("digest"), str) and d["digest"]] \
+        if isinstance(manifests, list) else []
 
 
 def cosign_subject(tags: t.Iterable[str]) -> tuple[str, str] | None:
     """(subject digest, kind) from a cosign `sha256-<hex>.sig|.att|.sbom` tag."""
     for tag in tags:
-        if m := COSIGN_TAG.match(tag):
+        if isinstance(tag, str) and (m := COSIGN_TAG.match(tag)):
             return f"{m['alg']}:{m['hex']}", _COSIGN_KIND[m["suffix"]]
     return None
 
@@ -57,22 +78,23 @@ def classify(
     tags: t.Iterable[str] = (),
 ) -> tuple[str, str | None]:
     """(kind, subject_digest) of a manifest, from everything that can say it."""
-    annotations = (descriptor or {}).get("annotations") or {}
-    subject = annotations.get(REFERENCE_DIGEST) or (document.get("subject") or {}).get("digest")
+    annotations = _obj(_obj(descriptor).get("annotations"))
+    subject = _text(annotations.get(REFERENCE_DIGEST)) or _text(_obj(document.get("subject")).get("digest"))
     cosign = cosign_subject(tags)
     if cosign and not subject:
         subject = cosign[0]
     if is_index(media_type, document):
         if not subject:
-            subject = next((f"{m['alg']}:{m['hex']}" for tag in tags if (m := REFERRERS_TAG.match(tag))), None)
+            subject = next((f"{m['alg']}:{m['hex']}" for tag in tags
+                            if isinstance(tag, str) and (m := REFERRERS_TAG.match(tag))), None)
         return "index", subject
     if cosign:
         return cosign[1], subject
-    artifact_type = document.get("artifactType") or ""
-    layer_types = {layer.get("mediaType") for layer in document.get("layers") or [] if isinstance(layer, dict)}
+    artifact_type = _text(document.get("artifactType")) or ""
+    layer_types = {_text(layer.get("mediaType")) for layer in _layers(document)}
     if annotations.get(REFERENCE_TYPE) == "attestation-manifest" or artifact_type == DOCKER_ATTESTATION_ARTIFACT:
         return "attestation", subject
-    config_type = (document.get("config") or {}).get("mediaType")
+    config_type = _text(_obj(document.get("config")).get("mediaType"))
     # Before OCI 1.1's artifactType, notation put its type in the config descriptor.
     if NOTARY_SIGNATURE in (artifact_type, config_type) or COSIGN_SIMPLESIGNING in layer_types:
         return "signature", subject
@@ -85,11 +107,12 @@ def classify(
 
 def _platform(descriptor: dict | None, config: dict | None) -> tuple[str | None, str | None, str | None]:
     # As the registry says it: a buildx attestation's descriptor says `unknown/unknown`, and that is kept.
-    platform = (descriptor or {}).get("platform") or {}
-    if platform.get("os"):
-        return platform.get("os"), platform.get("architecture"), platform.get("variant")
-    if config and config.get("os") and config.get("os") != "unknown":
-        return config.get("os"), config.get("architecture"), config.get("variant")
+    platform = _obj(_obj(descriptor).get("platform"))
+    if _text(platform.get("os")):
+        return _text(platform.get("os")), _text(platform.get("architecture")), _text(platform.get("variant"))
+    config = _obj(config)
+    if _text(config.get("os")) and config.get("os") != "unknown":
+        return _text(config.get("os")), _text(config.get("architecture")), _text(config.get("variant"))
     return None, None, None
 
 
@@ -113,8 +136,8 @@ def describe(
         "owner_login": owner_login,
         "package_name": package_name,
         "digest": digest,
-        "media_type": media_type or document.get("mediaType"),
-        "artifact_type": document.get("artifactType"),
+        "media_type": media_type or _text(document.get("mediaType")),
+        "artifact_type": _text(document.get("artifactType")),
         "size": size,
         "kind": kind,
         "platform_os": os_,
@@ -129,33 +152,34 @@ def describe(
         "total_size": None,
         "image_created": None,
         "labels": None,
-        "annotations": dict(document.get("annotations") or {}),
+        "annotations": dict(_obj(document.get("annotations"))),
     }
     if kind == "index":
         record["child_digests"] = [d["digest"] for d in child_descriptors(document)]
         return record
-    config_descriptor = document.get("config") or {}
+    config_descriptor = _obj(document.get("config"))
     layers = [
-        {"digest": layer.get("digest"), "media_type": layer.get("mediaType"), "size": layer.get("size")}
-        for layer in document.get("layers") or []
-        if isinstance(layer, dict)
+        {"digest": _text(layer.get("digest")), "media_type": _text(layer.get("mediaType")),
+         "size": _count(layer.get("size"))}
+        for layer in _layers(document)
     ]
-    record["config_digest"] = config_descriptor.get("digest")
-    record["config_media_type"] = config_descriptor.get("mediaType")
+    record["config_digest"] = _text(config_descriptor.get("digest"))
+    record["config_media_type"] = _text(config_descriptor.get("mediaType"))
     record["layers"] = layers
-    record["total_size"] = int(config_descriptor.get("size") or 0) + sum(int(x["size"] or 0) for x in layers)
+    record["total_size"] = (_count(config_descriptor.get("size")) or 0) + sum(x["size"] or 0 for x in layers)
     if config is not None:
+        config = _obj(config)
         record["image_created"] = utc_timestamp(config.get("created"))
         if record["image_created"] is None and config.get("created") not in (None, ""):
             LOGGER.warning("%s/%s@%s: image config `created` %r is not a timestamp; image_created is null",
                            owner_login, package_name, digest, config.get("created"))
-        record["labels"] = dict((config.get("config") or {}).get("Labels") or {})
+        record["labels"] = dict(_obj(_obj(config.get("config")).get("Labels")))
     return record
 
 
 def wants_config(kind: str, document: dict) -> bool:
     """Only images need their config blob (platform, created, labels)."""
-    return kind == "image" and (document.get("config") or {}).get("mediaType") in IMAGE_CONFIG_TYPES
+    return kind == "image" and _text(_obj(document.get("config")).get("mediaType")) in IMAGE_CONFIG_TYPES
 
 
 # Go writes `created` as RFC 3339 with up to 9 fraction digits and any offset; Python 3.10's

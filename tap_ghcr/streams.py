@@ -26,6 +26,7 @@ from singer_sdk.singerlib import RecordMessage
 from tap_ghcr.attestations import ATTESTATIONS_KEY, SBOM_PACKAGES_KEY
 from tap_ghcr.attestations.schema import ATTESTATIONS_SCHEMA, SBOM_PACKAGES_SCHEMA
 from tap_ghcr.client import ConditionalPagesMixin, GitHubStream
+from tap_ghcr.models import version_tags
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -165,8 +166,8 @@ class PackagesStream(EmitterMixin, ConditionalPagesMixin, GitHubStream):
         return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        owner = row.get("owner") or {}
-        repository = row.get("repository") or {}
+        owner = row.get("owner") if isinstance(row.get("owner"), dict) else {}
+        repository = row.get("repository") if isinstance(row.get("repository"), dict) else {}
         return {
             "id": row["id"],
             "name": row["name"],
@@ -239,14 +240,13 @@ class PackageVersionsStream(EmitterMixin, ConditionalPagesMixin, GitHubStream):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         assert context is not None
-        container = (row.get("metadata") or {}).get("container") or {}
         return {
             "id": row["id"],
             "package_id": context.get("package_id"),
             "package_name": context["package_name"],
             "owner_login": context["owner_login"],
             "digest": row.get("name"),
-            "tags": list(container.get("tags") or []),
+            "tags": version_tags(row),
             "url": row.get("url"),
             "html_url": row.get("html_url"),
             "package_html_url": row.get("package_html_url"),

@@ -37,7 +37,7 @@ from tap_ghcr.errors import (
     RegistryIncompleteError,
 )
 from tap_ghcr.inventory import DocumentOptions, FetchResult, PackageFetch, RegistryFetcher, unreachable
-from tap_ghcr.models import FetchJob, ImageRef, PackagePlan
+from tap_ghcr.models import FetchJob, ImageRef, PackagePlan, version_tags
 
 if t.TYPE_CHECKING:
     from tap_ghcr.streams import PackagesStream, PackageVersionsStream, RegistryChildStream
@@ -63,10 +63,6 @@ def must_complete_oldest(versions_queued: t.Sequence[int]) -> bool:
 VERSION_STREAMS = ("package_versions", "tags", "manifests", "attestations", "sbom_packages")
 #: Streams whose records come from the registry: any of them selected means fetching manifests.
 REGISTRY_STREAMS = ("manifests", "attestations", "sbom_packages")
-
-
-def _tags(row: dict) -> list[str]:
-    return list(((row.get("metadata") or {}).get("container") or {}).get("tags") or [])
 
 
 def replace_partition(partition: dict, values: t.Mapping[str, t.Any]) -> None:
@@ -243,22 +239,23 @@ class SyncCore:
             if versions.keeps_children(record):
                 children_of.add(row["id"])
         # Tags: a deleted version's tags are retracted first, then the active versions' tags assigned.
-        active_tags = {tag for row in rows["active"] for tag in _tags(row)}
+        active_tags = {tag for row in rows["active"] for tag in version_tags(row)}
         for row in new["deleted"]:
             if row["id"] in children_of or not self.include_deleted:
                 plan.tag_records += [
                     self._tag(context, tag, row["name"], row["id"], stamp(row, "deleted").isoformat())
-                    for tag in _tags(row) if tag not in active_tags
+                    for tag in version_tags(row) if tag not in active_tags
                 ]
         for row in new["active"]:
             if row["id"] in children_of:
-                plan.tag_records += [self._tag(context, tag, row["name"], row["id"], None) for tag in _tags(row)]
+                plan.tag_records += [self._tag(context, tag, row["name"], row["id"], None) for tag in version_tags(row)]
         fetched_created: list[datetime] = []
         if self.registry_selected:
             for row in emitted_versions:
                 created = parse_time(row.get("created_at")) or stamp(row, "active")
                 if row["id"] in children_of and needs_manifests(created, window, marks["active"]):
-                    plan.jobs.append(FetchJob(row["name"], tuple(_tags(row)), deleted=bool(row.get("deleted_at"))))
+                    plan.jobs.append(FetchJob(row["name"], tuple(version_tags(row)),
+                                              deleted=bool(row.get("deleted_at"))))
                     fetched_created.append(created)
         moved = {s: advance(marks[s], [(stamp(r, s), r["id"]) for r in new[s]]) for s in marks}
         active_at, active_ids = moved["active"].dump()

@@ -229,3 +229,79 @@ def test_unreadable_image_created_is_null_with_a_warning_naming_the_digest(caplo
                               size=len(raw), document=image, config={**config, "created": "last tuesday"})
     assert record["image_created"] is None
     assert "o/p@sha256:abc" in caplog.text and "last tuesday" in caplog.text
+
+
+# A manifest is what the registry says, digest-checked but not schema-checked: a field of the wrong JSON type
+# (a `config` that is a string, a layer `size` that is NaN, a `digest` that is an object) must not stop the sync.
+HOSTILE = [5, 1.5, float("nan"), 1e400, -1, "x", "", [], {}, [1], {"a": 1}, None, True, {"digest": 5}]
+
+
+def _paths(value: object, path: tuple = ()) -> list[tuple]:
+    found = [path] if path else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*path, index))
+    return found
+
+
+def _with(document: dict, path: tuple, value: object) -> dict:
+    changed = json.loads(json.dumps(document))
+    parent = changed
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return changed
+
+
+def test_a_manifest_with_fields_of_any_json_type_is_read_without_an_error() -> None:
+    from tap_ghcr.attestations.documents import describe_documents
+
+    manifests = [d for d in (json.loads(p.read_text()) for p in sorted(SAMPLES.glob("*.json")))
+                 if isinstance(d, dict) and ({"layers", "manifests", "config"} & d.keys())]
+    assert len(manifests) >= 10
+    strings = ("media_type", "artifact_type", "platform_os", "platform_architecture", "platform_variant",
+               "subject_digest", "config_digest", "config_media_type", "image_created")
+    cases = 0
+    for original in manifests:
+        media_type = original.get("mediaType", "")
+        for path in _paths(original):
+            for value in HOSTILE:
+                document = _with(original, path, value)
+                descriptor = next(iter(oci.child_descriptors(document)), None)
+                tags = ["sha256-" + "b" * 64 + ".sig", 5, None]  # GitHub's tags are strings; these need not be
+                oci.classify(media_type, document, descriptor, tags)
+                oci.wants_config("image", document)
+                record = oci.describe(owner_login="o", package_name="p", digest="sha256:x", media_type=media_type,
+                                      size=1, document=document, descriptor=document, config=document, tags=tags)
+                assert all(record[k] is None or isinstance(record[k], str) for k in strings), (path, value, record)
+                assert all(isinstance(d, str) for d in record["child_digests"] or []), (path, value)
+                assert type(record["total_size"]) is int or record["total_size"] is None, (path, value)
+                assert all(type(layer["size"]) is int or layer["size"] is None for layer in record["layers"])
+                for ref in describe_documents(owner_login="o", package_name="p", digest="sha256:x",
+                                              media_type=media_type, document=document, descriptor=document,
+                                              tags=tags):
+                    assert isinstance(ref.digest, str) and isinstance(ref.media_type, str), (path, value)
+                cases += 1
+    assert cases > 5000
+
+
+@pytest.mark.parametrize(
+    ("metadata", "tags"),
+    [
+        ({"container": {"tags": ["v1", "latest"]}}, ["v1", "latest"]),
+        ({"container": {"tags": ["v1", 5, None, {"a": 1}]}}, ["v1"]),
+        ({"container": {"tags": "v1"}}, []),  # not ['v', '1']
+        ({"container": {"tags": {"v1": 1}}}, []),
+        ({"container": "x"}, []),
+        ("x", []),
+        (None, []),
+        ({}, []),
+    ],
+)
+def test_a_version_s_tags_are_its_list_of_strings(metadata, tags) -> None:
+    from tap_ghcr.models import version_tags
+
+    assert version_tags({"metadata": metadata}) == tags

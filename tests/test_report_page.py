@@ -40,3 +40,10 @@ def test_registry_text_is_escaped_in_the_page() -> None:
     assert "<b>" not in html and "Title &lt;b&gt;" in html and "acme/&lt;web&gt;&amp;co" in html
     assert html.count("<tr>") == 3 and "<svg/>" in html
     assert table(["a"], []).endswith("<tr><td>(none)</td></tr></tbody></table>")
+
+
+def test_a_dollar_in_a_name_is_text_not_math() -> None:
+    rows = [("acme/p$\\foo$", 1, 1, 0, 0, 0), ("acme/x$y$z", 1, 0, 0, 0, 1)]
+    axes = coverage_figure(COLUMNS, rows).axes[0]
+    assert [tick.get_text() for tick in axes.get_yticklabels()] == ["acme/x$y$z", "acme/p$\\foo$"]
+    assert "acme/x$y$z" in coverage_chart(COLUMNS, rows)

@@ -187,3 +187,34 @@ def test_every_record_the_tap_builds_is_already_what_the_sdk_would_conform_it_to
     expected = {"packages", "package_versions", "tags", "manifests"}
     assert set(counts) == (expected | {"sbom_packages"} if organisation == "supply-chain" else expected), counts
     assert sum(counts.values()) > 20, counts
+
+
+@pytest.mark.parametrize("config", [{}, {"flattening_enabled": True, "flattening_max_depth": 1}])
+@pytest.mark.parametrize("stream_name", ["package_versions", "manifests"])
+def test_nan_and_infinity_from_json_are_written_as_the_sdk_writes_them(stream_name, config) -> None:
+    """The one value conformance changes in these streams: a NaN or infinite float (Python's JSON parsers
+    accept `NaN` and `1e400`). Conformance makes it null; unconformed, the JSON writers must too, at the
+    top level and inside a flattened list (an SDK whose writer changed would fail here)."""
+    from singer_sdk.contrib.msgspec import serialize_jsonl
+
+    tap = make_tap(**config)
+    stream = tap.streams[stream_name]
+    record = record_for(stream, extra=False)
+    if stream_name == "package_versions":
+        record.update(tags=[float("nan"), 1e400, "a"], description=float("-inf"))
+    else:
+        record.update(size=float("nan"), layers=[{"digest": "d", "media_type": "m", "size": 1e400}])
+    assert stream._built_keys is not None
+
+    def written(sdk: bool) -> bytes:
+        method = Stream._generate_record_messages if sdk else type(stream)._generate_record_messages
+        lines = []
+        for message in method(stream, copy.deepcopy(record)):
+            as_dict = message.to_dict()
+            as_dict.pop("time_extracted")
+            lines.append(bytes(serialize_jsonl(as_dict)))
+        return b"".join(lines)
+
+    ours = written(sdk=False)
+    assert ours == written(sdk=True)
+    assert b"NaN" not in ours and b"Infinity" not in ours

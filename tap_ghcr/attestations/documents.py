@@ -99,12 +99,16 @@ def _dict(value: t.Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _str(value: t.Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
     if descriptor_annotations.get(REFERENCE_TYPE) == "attestation-manifest":
         return "buildx"
     if document.get("artifactType") == DOCKER_ATTESTATION_ARTIFACT:
         return "buildx"
-    if any((m := COSIGN_TAG.match(tag)) and m["suffix"] in ("sig", "att") for tag in tags):
+    if any(isinstance(tag, str) and (m := COSIGN_TAG.match(tag)) and m["suffix"] in ("sig", "att") for tag in tags):
         return "cosign"
     if isinstance(document.get("subject"), dict) and document["subject"].get("digest"):
         return "referrer"
@@ -112,11 +116,11 @@ def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str])
 
 
 def _subject(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
-    subject = descriptor_annotations.get(REFERENCE_DIGEST) or _dict(document.get("subject")).get("digest")
+    subject = _str(descriptor_annotations.get(REFERENCE_DIGEST)) or _str(_dict(document.get("subject")).get("digest"))
     if subject:
         return subject
     for tag in tags:
-        if m := COSIGN_TAG.match(tag):
+        if isinstance(tag, str) and (m := COSIGN_TAG.match(tag)):
             return f"{m['alg']}:{m['hex']}"
     return None
 
@@ -157,20 +161,20 @@ def describe_documents(
     annotations = {**desc_annotations, **_dict(document.get("annotations"))}
     subject = _subject(document, desc_annotations, tags)
     notation = NOTARY_SIGNATURE in (document.get("artifactType"), _dict(document.get("config")).get("mediaType"))
-    content = annotations.get(BUNDLE_CONTENT)
+    content = _str(annotations.get(BUNDLE_CONTENT))
     refs = []
     layers = document.get("layers")
     for index, layer in enumerate(layers if isinstance(layers, list) else []):
-        if not isinstance(layer, dict) or not layer.get("digest"):
+        if not isinstance(layer, dict) or not _str(layer.get("digest")):
             continue
-        layer_type = layer.get("mediaType") or ""
+        layer_type = _str(layer.get("mediaType")) or ""
         envelope = envelope_for(layer_type, notation=notation)
         if envelope is None or not _accepts(source, layer_type):
             continue
         layer_annotations = _dict(layer.get("annotations"))
-        predicate_type = next((layer_annotations[k] for k in LAYER_PREDICATE_TYPE if layer_annotations.get(k)), None)
+        predicate_type = next((v for k in LAYER_PREDICATE_TYPE if (v := _str(layer_annotations.get(k)))), None)
         if envelope == "sigstore-bundle" and not predicate_type and content != "message-signature":
-            predicate_type = annotations.get(BUNDLE_PREDICATE_TYPE) or None
+            predicate_type = _str(annotations.get(BUNDLE_PREDICATE_TYPE)) or None
         if envelope in ("simplesigning", "notation") or (
             envelope == "sigstore-bundle" and content == "message-signature"
         ):
@@ -199,7 +203,7 @@ def describe_documents(
                 predicate_type=predicate_type,
                 envelope=envelope,
                 signed=envelope != "none",
-                manifest_created=annotations.get(IMAGE_CREATED) or None,
+                manifest_created=_str(annotations.get(IMAGE_CREATED)) or None,
                 bundle_content=content if envelope == "sigstore-bundle" else None,
                 warnings=tuple(warnings),
                 **signer,
