@@ -213,3 +213,74 @@ def test_what_a_redirect_may_carry(source, target, keeps):
     assert keeps_credentials(source, target) is keeps
     sent = headers_for(source, target, {"Authorization": "Bearer t", "Accept": "x"})
     assert ("Authorization" in sent) is keeps and sent["Accept"] == "x"
+
+
+def _whole(url: str) -> object:
+    """What decides where a request goes, read from the whole URL as urllib3 reads it (or the error)."""
+    from tap_ghcr.registry.realm import parse_or_none
+
+    try:
+        parts = parse_or_none(url)
+    except Exception as exc:
+        return type(exc)
+    return None if parts is None else (parts.scheme, parts.auth, parts.host, parts.port)
+
+
+def _authority(url: str) -> object:
+    from tap_ghcr.registry.realm import parse_authority
+
+    try:
+        parts = parse_authority(url)
+    except Exception as exc:
+        return type(exc)
+    return None if parts is None else (parts.scheme, parts.auth, parts.host, parts.port)
+
+
+def _urls() -> list[str]:
+    schemes = ["http", "https", "HTTPS", "ftp", ""]
+    separators = ["://", ":/", ":\\\\", ":"]
+    users = ["", "u@", "u:p@", "evil\\@", "@", "a%40b@"]
+    hosts = ["ghcr.io", "GHCR.IO", "127.0.0.1", "[::1]", "[::1", "bücher.example", "", "a b", "host%41", "h\x00"]
+    ports = ["", ":443", ":80", ":5000", ":99999", ":abc", ":"]
+    rests = ["", "/", "/v2/a?x=1#f", "?q@evil.com/x", "#frag@x", "\\path", "/p\\q", "/%2e%2e/../x", "/\t/", "?\n#\nx",
+             "/" + "b" * 300 + "?X-Amz-Signature=" + "c" * 64]
+    return [f"{s}{sep}{u}{h}{p}{r}" for s in schemes for sep in separators for u in users for h in hosts
+            for p in ports for r in rests]
+
+
+def test_a_redirect_is_judged_by_its_authority_exactly_as_by_the_whole_url() -> None:
+    """`parse_authority` parses only the text up to the authority's end (and caches it): scheme, user-info,
+    host and port, or the error, must be those urllib3 reads from the whole URL, on every odd form."""
+    urls = _urls()
+    assert len(urls) > 90_000
+    differ = [u for u in urls if _whole(u) != _authority(u)]
+    assert differ == []
+
+
+def test_keeps_credentials_decides_as_the_whole_url_parse_did() -> None:
+    import random
+
+    from tap_ghcr.registry.realm import parse_or_none
+
+    def reference(source: str, target: str) -> bool:  # the code before `parse_authority`, on whole URLs
+        def host_port(url: str) -> tuple[str, int] | None:
+            parts = parse_or_none(url)
+            if parts is None or "\\" in url or parts.auth is not None or not parts.host:
+                return None
+            return parts.host.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+        a, b = parse_or_none(source), parse_or_none(target)
+        if a is None or b is None:
+            return False
+        if (a.scheme or "").lower() == "https" and (b.scheme or "").lower() != "https":
+            return False
+        here = host_port(source)
+        return here is not None and here == host_port(target)
+
+    urls = _urls()
+    rng = random.Random(7)
+    pairs = [(rng.choice(urls), rng.choice(urls)) for _ in range(20_000)]
+    pairs += [("https://ghcr.io/v2/a/blobs/x", u) for u in urls[::7]]
+    pairs += [(u, u.replace("/v2/a", "/v2/b")) for u in urls[::5]]  # the same authority: mostly kept
+    assert [keeps_credentials(a, b) for a, b in pairs] == [reference(a, b) for a, b in pairs]
+    assert sum(keeps_credentials(a, b) for a, b in pairs) > 200  # both answers are exercised

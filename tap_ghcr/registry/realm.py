@@ -16,7 +16,9 @@ no host or a bad port is refused outright.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
@@ -55,6 +57,28 @@ def parse_or_none(url: str) -> Url | None:
         return parse_url(url)
     except (LocationParseError, ValueError):
         return None
+
+
+_AUTHORITY_END = re.compile(r"[\\/?#]")  # where urllib3's authority ends (`_URI_RE`)
+
+
+def parse_authority(url: str) -> Url | None:
+    """`parse_or_none(url)` where only its scheme, user-info, host and port are read (path and query are not).
+
+    For an http(s) URL those depend on the text up to the authority's end alone, so that prefix is
+    parsed, once per distinct prefix: a blob redirect's signed URL is new every time, and parsing
+    all of it four times per redirect cost 0.1 ms. A cut later than the authority's end would do
+    too (urllib3 splits the prefix again); an earlier one would not. Other URLs are parsed whole."""
+    if url[:8].lower().startswith(("http://", "https://")):
+        start = url.index("//") + 2
+        end = _AUTHORITY_END.search(url, start)
+        url = url[:end.start()] if end else url
+    return _parse_prefix(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_prefix(url: str) -> Url | None:
+    return parse_or_none(url)
 
 
 def shown(url: str) -> str:

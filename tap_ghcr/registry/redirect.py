@@ -10,15 +10,17 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urljoin
 
-from tap_ghcr.registry.realm import parse_or_none
+from tap_ghcr.registry.realm import parse_authority
+
+if t.TYPE_CHECKING:
+    from urllib3.util import Url
 
 MAX_REDIRECTS = 5
 
 
-def _host_port(url: str) -> tuple[str, int] | None:
+def _host_port(url: str, parts: Url) -> tuple[str, int] | None:
     """Host and port as urllib3 connects to them; None for a URL with user-info, a backslash or no host."""
-    parts = parse_or_none(url)
-    if parts is None or "\\" in url or parts.auth is not None or not parts.host:
+    if "\\" in url or parts.auth is not None or not parts.host:
         return None
     return parts.host.lower(), parts.port or (443 if parts.scheme == "https" else 80)
 
@@ -26,13 +28,13 @@ def _host_port(url: str) -> tuple[str, int] | None:
 def keeps_credentials(from_url: str, to_url: str) -> bool:
     """True only for a redirect to the same host and port that does not leave https (URLs read as urllib3
     reads them: `https://evil\\@ghcr.io/` is `evil`, and gets nothing)."""
-    source, target = parse_or_none(from_url), parse_or_none(to_url)
+    source, target = parse_authority(from_url), parse_authority(to_url)
     if source is None or target is None:
         return False
     if (source.scheme or "").lower() == "https" and (target.scheme or "").lower() != "https":
         return False
-    here = _host_port(from_url)
-    return here is not None and here == _host_port(to_url)
+    here = _host_port(from_url, source)
+    return here is not None and here == _host_port(to_url, target)
 
 
 def headers_for(from_url: str, to_url: str, headers: t.Mapping[str, str]) -> dict[str, str]:
