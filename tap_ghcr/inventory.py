@@ -12,7 +12,6 @@ every outcome is final (see `sync.py`).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import typing as t
@@ -42,6 +41,7 @@ from tap_ghcr.registry import (
     RegistryUnreachableError,
     ResponseTooLargeError,
 )
+from tap_ghcr.registry.client import read_object
 from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
 
@@ -273,18 +273,17 @@ class PackageFetch:
         return outcome
 
     def _config(self, manifest: Manifest) -> Outcome:
-        config_digest = manifest.document["config"].get("digest", "")
+        config_digest = manifest.document["config"]["digest"]  # `oci.wants_config`: an object with a digest
         where = f"config {self.repository}@{config_digest} of manifest {manifest.digest}"
         outcome = self.fetcher.call(where, lambda: self.client.get_blob(self.repository, config_digest),
                                     client=self.client, repository=self.repository, gone_is_final=False)
         if outcome.value is None:
             return outcome
-        try:
-            config = json.loads(outcome.value)
-        except ValueError as exc:
-            logger.error("%s is not JSON (%s); the manifest is emitted without it", where, exc)
+        config, problem = read_object(outcome.value)
+        if problem:
+            logger.error("%s is %s; the manifest is emitted without it", where, problem)
             return Outcome(None)
-        return Outcome(config if isinstance(config, dict) else None)
+        return Outcome(config)
 
     # Supply-chain documents ------------------------------------------------------
 
@@ -421,21 +420,39 @@ class PackageFetch:
         return out
 
     def _walk_all(self, outcomes: dict[str, Outcome]) -> tuple[dict[str, tuple[str, dict]], list[str]]:
-        parent_of: dict[str, tuple[str, dict]] = {}
-        order: list[str] = []
-        for top in self.tops:
-            self._walk(top, outcomes, parent_of, order)
-        return parent_of, order
+        def children(digest: str) -> list[dict]:
+            manifest: Manifest | None = outcomes[digest].value
+            if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
+                return []
+            return oci.child_descriptors(manifest.document)
 
-    def _walk(self, digest: str, outcomes: dict[str, Outcome], parent_of: dict[str, tuple[str, dict]],
-              order: list[str]) -> None:
-        """Depth-first in index order: an index, then its children, each digest once."""
-        if digest in order:
-            return
-        order.append(digest)
-        manifest: Manifest | None = outcomes[digest].value
-        if manifest is None or not oci.is_index(manifest.media_type, manifest.document):
-            return
-        for descriptor in oci.child_descriptors(manifest.document):
-            parent_of.setdefault(descriptor["digest"], (digest, descriptor))
-            self._walk(descriptor["digest"], outcomes, parent_of, order)
+        return walk_indexes(self.tops, children)
+
+
+def walk_indexes(tops: t.Iterable[str], children: t.Callable[[str], list[dict]]
+                 ) -> tuple[dict[str, tuple[str, dict]], list[str]]:
+    """Depth-first in index order: each top digest, then its children (an index's `children`), each digest
+    once; and for each child, the first index (and descriptor) that listed it. A loop, not a recursion: a
+    registry may chain indexes thousands deep."""
+    parent_of: dict[str, tuple[str, dict]] = {}
+    order: list[str] = []
+    seen: set[str] = set()
+    for top in tops:
+        if top in seen:
+            continue
+        seen.add(top)
+        order.append(top)
+        stack = [(top, iter(children(top)))]
+        while stack:
+            parent, pending = stack[-1]
+            descriptor = next(pending, None)
+            if descriptor is None:
+                stack.pop()
+                continue
+            child = descriptor["digest"]
+            parent_of.setdefault(child, (parent, descriptor))
+            if child not in seen:
+                seen.add(child)
+                order.append(child)
+                stack.append((child, iter(children(child))))
+    return parent_of, order

@@ -11,6 +11,7 @@ import logging
 import re
 import typing as t
 
+from tap_ghcr.registry.digest import well_formed
 from tap_ghcr.registry.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
 
 LOGGER = logging.getLogger("tap-ghcr")
@@ -40,8 +41,18 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: Sizes are int64 in the OCI descriptor (and in a warehouse's BIGINT column).
+MAX_SIZE = 2**63 - 1
+
+
 def _count(value: object) -> int | None:
-    return value if type(value) is int else None  # not a bool, not a float (NaN, 1e400)
+    """A size: an int from 0 to int64's largest; not a bool, a float (NaN, 1e400) or a number of 4,300 digits."""
+    return value if type(value) is int and 0 <= value <= MAX_SIZE else None
+
+
+def _strings(value: object) -> dict[str, str]:
+    """A string-to-string map (labels, annotations), without the entries whose value is not a string."""
+    return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
 
 
 def _layers(document: dict) -> list[dict]:
@@ -59,7 +70,7 @@ def is_index(media_type: str, document: dict) -> bool:
 def child_descriptors(document: dict) -> list[dict]:
     """The descriptors an index lists, in order, skipping malformed entries."""
     manifests = document.get("manifests")
-    return [d for d in manifests if isinstance(d, dict) and isinstance(d.get("digest"), str) and d["digest"]] \
+    return [d for d in manifests if isinstance(d, dict) and well_formed(d.get("digest"))] \
         if isinstance(manifests, list) else []
 
 
@@ -152,7 +163,7 @@ def describe(
         "total_size": None,
         "image_created": None,
         "labels": None,
-        "annotations": dict(_obj(document.get("annotations"))),
+        "annotations": _strings(document.get("annotations")),
     }
     if kind == "index":
         record["child_digests"] = [d["digest"] for d in child_descriptors(document)]
@@ -166,20 +177,22 @@ def describe(
     record["config_digest"] = _text(config_descriptor.get("digest"))
     record["config_media_type"] = _text(config_descriptor.get("mediaType"))
     record["layers"] = layers
-    record["total_size"] = (_count(config_descriptor.get("size")) or 0) + sum(x["size"] or 0 for x in layers)
+    record["total_size"] = _count((_count(config_descriptor.get("size")) or 0) + sum(x["size"] or 0 for x in layers))
     if config is not None:
         config = _obj(config)
         record["image_created"] = utc_timestamp(config.get("created"))
         if record["image_created"] is None and config.get("created") not in (None, ""):
             LOGGER.warning("%s/%s@%s: image config `created` %r is not a timestamp; image_created is null",
                            owner_login, package_name, digest, config.get("created"))
-        record["labels"] = dict(_obj(_obj(config.get("config")).get("Labels")))
+        record["labels"] = _strings(_obj(config.get("config")).get("Labels"))
     return record
 
 
 def wants_config(kind: str, document: dict) -> bool:
     """Only images need their config blob (platform, created, labels)."""
-    return kind == "image" and _text(_obj(document.get("config")).get("mediaType")) in IMAGE_CONFIG_TYPES
+    config = _obj(document.get("config"))
+    return kind == "image" and _text(config.get("mediaType")) in IMAGE_CONFIG_TYPES \
+        and well_formed(config.get("digest"))
 
 
 # Go writes `created` as RFC 3339 with up to 9 fraction digits and any offset; Python 3.10's

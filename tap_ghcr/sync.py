@@ -38,6 +38,7 @@ from tap_ghcr.errors import (
 )
 from tap_ghcr.inventory import DocumentOptions, FetchResult, PackageFetch, RegistryFetcher, unreachable
 from tap_ghcr.models import FetchJob, ImageRef, PackagePlan, version_tags
+from tap_ghcr.registry.digest import well_formed
 
 if t.TYPE_CHECKING:
     from tap_ghcr.streams import PackagesStream, PackageVersionsStream, RegistryChildStream
@@ -63,6 +64,18 @@ def must_complete_oldest(versions_queued: t.Sequence[int]) -> bool:
 VERSION_STREAMS = ("package_versions", "tags", "manifests", "attestations", "sbom_packages")
 #: Streams whose records come from the registry: any of them selected means fetching manifests.
 REGISTRY_STREAMS = ("manifests", "attestations", "sbom_packages")
+
+
+def usable_version(row: t.Any) -> bool:
+    """A versions-list row the sync can emit and bookmark: an integer id, a digest for a name (it is fetched
+    by it), an `updated_at` that reads as a time, and a `deleted_at` that does when there is one."""
+    if not isinstance(row, dict) or type(row.get("id")) is not int or not well_formed(row.get("name")):
+        return False
+    try:
+        return parse_time(row.get("updated_at")) is not None and (
+            row.get("deleted_at") in (None, "") or parse_time(row["deleted_at"]) is not None)
+    except (TypeError, ValueError, AttributeError):  # a number, or a string that is no ISO 8601 time
+        return False
 
 
 def replace_partition(partition: dict, values: t.Mapping[str, t.Any]) -> None:
@@ -158,6 +171,10 @@ class SyncCore:
                 continue
             entries = []
             for row in page.rows:
+                if not (isinstance(row, dict) and type(row.get("id")) is int and isinstance(row.get("name"), str)
+                        and row["name"]):
+                    logger.warning("%s: GitHub listed a package without an integer id and a name; skipped", owner)
+                    continue
                 record = packages.post_process(row, owner)
                 assert record is not None
                 keeps = packages.wanted(record["name"]) and packages.keeps_children(record)
@@ -221,7 +238,12 @@ class SyncCore:
         for list_state, mark in marks.items():
             kept = stored_etags.get(list_state) or {}
             cached = (kept.get("pages") or []) if etags_usable(kept.get("mark"), mark) else []
-            rows[list_state], etags[list_state] = self._read_list({**context, "version_state": list_state}, cached)
+            listed, etags[list_state] = self._read_list({**context, "version_state": list_state}, cached)
+            rows[list_state] = [row for row in listed if usable_version(row)]
+            if len(rows[list_state]) < len(listed):
+                logger.warning("%s/%s: GitHub listed %d %s version(s) without an integer id, a digest name or a "
+                               "readable updated_at/deleted_at; skipped", context["owner_login"],
+                               context["package_name"], len(listed) - len(rows[list_state]), list_state)
 
         def stamp(row: dict, list_state: str) -> datetime:
             value = parse_time(row.get("deleted_at") if list_state == "deleted" else None)

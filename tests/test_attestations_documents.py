@@ -393,3 +393,28 @@ def test_malformed_manifest_shapes_give_no_documents_or_skip_fields() -> None:
     }
     (ref,) = describe(odd, descriptor={"annotations": "x"})
     assert (ref.layer_index, ref.source, ref.size, ref.kind) == (1, "referrer", None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "number", "time"),
+    [
+        (1712345678, 1712345678, "2024-04-05T19:34:38Z"),
+        ("1712345678", 1712345678, "2024-04-05T19:34:38Z"),  # protobuf-JSON int64
+        ("-5", -5, "1969-12-31T23:59:55Z"),
+        (True, None, None),  # not 1, not 1970-01-01T00:00:01Z
+        (1e400, None, None),  # the float JSON's `1e400` becomes: int() of it raised OverflowError
+        (float("nan"), None, None),
+        (1.0, None, None),
+        (2**63, None, None),
+        ("9" * 30, None, None),
+        (" 12", None, None),
+        ("1_000", None, None),
+        ([1], None, None),
+        (None, None, None),
+    ],
+)
+def test_transparency_log_numbers_are_int64_or_nothing(value, number, time) -> None:
+    from tap_ghcr.attestations.cosign import as_int, unix_time
+
+    assert as_int(value) == number and type(as_int(value)) is (int if number is not None else type(None))
+    assert unix_time(value) == time

@@ -305,3 +305,89 @@ def test_a_version_s_tags_are_its_list_of_strings(metadata, tags) -> None:
     from tap_ghcr.models import version_tags
 
     assert version_tags({"metadata": metadata}) == tags
+
+
+@pytest.mark.parametrize(
+    ("body", "document", "problem"),
+    [
+        (b'{"schemaVersion": 2}', {"schemaVersion": 2}, None),
+        (b"[1, 2]", {}, "not a JSON object"),
+        (b"<html>", {}, "not JSON Python can read (JSONDecodeError)"),
+        (b"[" * 50_000 + b"]" * 50_000, {}, "not JSON Python can read (RecursionError)"),
+        (b'{"size": ' + b"9" * 4301 + b"}", {}, "not JSON Python can read (ValueError)"),
+    ],
+)
+def test_a_manifest_body_python_cannot_hold_is_an_empty_document_and_a_reason(body, document, problem) -> None:
+    from tap_ghcr.registry.client import Manifest, read_object
+
+    assert read_object(body) == (document, problem)
+    assert Manifest("o/p", "sha256:x", "", body).document == document
+
+
+@pytest.mark.parametrize(
+    ("sizes", "layer_sizes", "total"),
+    [
+        ((10, 20), [10, 20], 30 + 5),
+        ((2**64, 1), [None, 1], 1 + 5),  # past int64: not a size
+        ((-1, True), [None, None], 5),
+        ((int("9" * 4300), 1), [None, 1], 1 + 5),  # a JSON number msgspec cannot write
+        ((2**63 - 1, 2**63 - 1), [2**63 - 1, 2**63 - 1], None),  # each a size, their sum past int64
+    ],
+)
+def test_sizes_are_int64(sizes, layer_sizes, total) -> None:
+    document = {"config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c", "size": 5},
+                "layers": [{"digest": "sha256:l", "size": size} for size in sizes]}
+    record = oci.describe(owner_login="o", package_name="p", digest="sha256:x", media_type="", size=1,
+                          document=document)
+    assert [layer["size"] for layer in record["layers"]] == layer_sizes
+    assert record["total_size"] == total
+
+
+def test_labels_and_annotations_keep_their_string_values_only() -> None:
+    document = {"annotations": {"a": "1", "n": 1, "o": {"k": [1]}, "t": True},
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c"}}
+    record = oci.describe(owner_login="o", package_name="p", digest="sha256:x", media_type="", size=1,
+                          document=document, config={"config": {"Labels": {"l": "v", "n": 5, "x": None}}})
+    assert record["annotations"] == {"a": "1"} and record["labels"] == {"l": "v"}
+
+
+@pytest.mark.parametrize(
+    ("digest", "listed"),
+    [
+        ("sha256:" + "a" * 64, True),
+        ("sha512:" + "b" * 128, True),
+        ("latest", False),  # a tag in a digest's place would be fetched as a tag
+        ("sha256:", False),
+        (":abc", False),
+        ("SHA256:abc", False),
+        ("sha256:a b", False),
+        (5, False),
+        ({"a": 1}, False),
+    ],
+)
+def test_an_index_lists_children_by_well_formed_digest_only(digest, listed) -> None:
+    document = {"manifests": [{"digest": digest, "mediaType": "application/vnd.oci.image.manifest.v1+json"}]}
+    assert bool(oci.child_descriptors(document)) is listed
+    image = {"config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest}}
+    assert oci.wants_config("image", image) is listed  # no config fetch by a tag or an object
+
+
+def test_indexes_chained_thousands_deep_are_walked_in_a_loop() -> None:
+    from tap_ghcr.inventory import walk_indexes
+
+    depth = 5_000  # far past Python's recursion limit
+    chain = {f"d{i}": [{"digest": f"d{i + 1}"}] for i in range(depth)}
+    parent_of, order = walk_indexes(["d0"], lambda d: chain.get(d, []))
+    assert order == [f"d{i}" for i in range(depth + 1)]
+    assert parent_of[f"d{depth}"] == (f"d{depth - 1}", {"digest": f"d{depth}"})
+
+
+def test_the_walk_keeps_index_order_and_the_first_parent_depth_first() -> None:
+    from tap_ghcr.inventory import walk_indexes
+
+    tree = {"top": [{"digest": "a"}, {"digest": "x", "n": 1}], "a": [{"digest": "x", "n": 2}, {"digest": "b"}],
+            "other": [{"digest": "top"}]}
+    parent_of, order = walk_indexes(["top", "other", "a"], lambda d: tree.get(d, []))
+    assert order == ["top", "a", "x", "b", "other"]
+    assert parent_of["x"] == ("a", {"digest": "x", "n": 2})  # reached through `a` before `top` lists it
+    assert parent_of["top"] == ("other", {"digest": "top"})

@@ -284,3 +284,16 @@ def test_keeps_credentials_decides_as_the_whole_url_parse_did() -> None:
     pairs += [(u, u.replace("/v2/a", "/v2/b")) for u in urls[::5]]  # the same authority: mostly kept
     assert [keeps_credentials(a, b) for a, b in pairs] == [reference(a, b) for a, b in pairs]
     assert sum(keeps_credentials(a, b) for a, b in pairs) > 200  # both answers are exercised
+
+
+def test_the_authority_cache_keeps_only_short_http_authorities() -> None:
+    """A hostile Location (64 KiB a header line) must not be kept: only http(s) authorities of real length are."""
+    from tap_ghcr.registry.realm import _parse_prefix, parse_authority
+
+    _parse_prefix.cache_clear()
+    parse_authority("HTTP:/" + "\xfc" * 65_000)
+    parse_authority("https://" + "a" * 1_000 + "/x")
+    parse_authority("ftp://ghcr.io/x")
+    assert _parse_prefix.cache_info().currsize == 0
+    parse_authority("https://ghcr.io/v2/x?" + "q" * 60_000)
+    assert _parse_prefix.cache_info().currsize == 1

@@ -408,3 +408,29 @@ def test_deselecting_a_package_property_the_sync_reads_loses_nothing(world, tmp_
     assert len(narrowed.records("packages")) == len(full.records("packages"))
     for stream in ALL[1:]:
         assert keys(narrowed, stream) == keys(full, stream), stream
+
+
+@pytest.mark.parametrize(
+    ("row", "usable"),
+    [
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z"}, True),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z", "deleted_at": None}, True),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z",
+          "deleted_at": "2024-01-02T00:00:00Z"}, True),
+        ({"id": "1", "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": True, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": {"a": 1}, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": 1, "name": {"a": 1}, "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": 1, "name": None, "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": 1, "name": "latest", "updated_at": "2024-01-01T00:00:00Z"}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": 1704067200}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "yesterday"}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z", "deleted_at": 5}, False),
+        ("a row", False),
+    ],
+)
+def test_a_version_row_is_used_only_with_an_id_a_digest_and_readable_times(row, usable) -> None:
+    from tap_ghcr.sync import usable_version
+
+    assert usable_version(row) is usable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from datetime import datetime, timezone
 
@@ -13,18 +14,26 @@ from tap_ghcr.attestations.media import COSIGN_BUNDLE, COSIGN_CERTIFICATE
 
 def unix_time(value: t.Any) -> str | None:
     """An RFC 3339 UTC time from Unix seconds (int or protobuf-JSON string); None if not a number."""
-    try:
-        return datetime.fromtimestamp(int(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (TypeError, ValueError, OverflowError, OSError):
+    seconds = as_int(value)
+    if seconds is None:
         return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+_INT64 = re.compile(r"-?[0-9]{1,19}")
 
 
 def as_int(value: t.Any) -> int | None:
-    """An integer from an int or a protobuf-JSON int64 string."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    """An int64 from a JSON integer or a protobuf-JSON int64 string; None for anything else (a bool, a
+    float such as 1e400, a number past int64)."""
+    if isinstance(value, str) and _INT64.fullmatch(value):
+        value = int(value)
+    if type(value) is not int or not -(2**63) <= value < 2**63:
         return None
+    return value
 
 
 def annotation_fields(annotations: dict[str, t.Any], what: str) -> tuple[dict[str, t.Any], list[str]]:

@@ -26,7 +26,8 @@ from tap_ghcr.attestations.media import (
     envelope_for,
     kind_for_predicate,
 )
-from tap_ghcr.oci import COSIGN_TAG, DOCKER_ATTESTATION_ARTIFACT, REFERENCE_DIGEST, REFERENCE_TYPE, is_index
+from tap_ghcr.oci import COSIGN_TAG, DOCKER_ATTESTATION_ARTIFACT, MAX_SIZE, REFERENCE_DIGEST, REFERENCE_TYPE, is_index
+from tap_ghcr.registry.digest import well_formed
 
 MIB = 1024 * 1024
 SOURCES = ("buildx", "cosign", "referrer")
@@ -165,7 +166,7 @@ def describe_documents(
     refs = []
     layers = document.get("layers")
     for index, layer in enumerate(layers if isinstance(layers, list) else []):
-        if not isinstance(layer, dict) or not _str(layer.get("digest")):
+        if not isinstance(layer, dict) or not well_formed(layer.get("digest")):
             continue
         layer_type = _str(layer.get("mediaType")) or ""
         envelope = envelope_for(layer_type, notation=notation)
@@ -194,7 +195,7 @@ def describe_documents(
                 package_name=package_name,
                 digest=layer["digest"],
                 media_type=layer_type,
-                size=size if isinstance(size, int) else None,
+                size=size if type(size) is int and 0 <= size <= MAX_SIZE else None,
                 manifest_digest=digest,
                 layer_index=index,
                 subject_digest=subject,

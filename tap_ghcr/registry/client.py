@@ -58,8 +58,19 @@ class Manifest:
 
     @cached_property
     def document(self) -> dict:
-        data = json.loads(self.body)
-        return data if isinstance(data, dict) else {}
+        """The body as a JSON object; {} for anything else (its record then carries what the registry says)."""
+        return read_object(self.body)[0]
+
+
+def read_object(body: bytes) -> tuple[dict, str | None]:
+    """`body` as a JSON object, or {} and why not: a registry's answer is checked against its digest, not
+    its shape, and JSON that Python cannot hold (nesting past the recursion limit, a number of over 4,300
+    digits) must not stop the sync."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and int-size errors are ValueErrors
+        return {}, f"not JSON Python can read ({type(exc).__name__})"
+    return (data, None) if isinstance(data, dict) else ({}, "not a JSON object")
 
 
 class RetryableAnswer(Exception):
@@ -130,12 +141,16 @@ class RegistryClient:
             expected = response.headers.get("Docker-Content-Digest") or digests.compute(body)
         digests.verify(body, expected, what)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if not media_type or media_type in ("application/json", "application/octet-stream"):
-            try:
-                media_type = str(json.loads(body).get("mediaType") or media_type)
-            except (ValueError, AttributeError):
-                pass
-        return Manifest(repository, expected, media_type, body)
+        manifest = Manifest(repository, expected, media_type, body)
+        document, problem = read_object(body)
+        if problem:
+            logger.warning("%s is %s: its record carries what the registry says", what, problem)
+        served = document.get("mediaType")
+        if (not media_type or media_type in ("application/json", "application/octet-stream")) \
+                and isinstance(served, str) and served:
+            manifest = Manifest(repository, expected, served, body)
+        manifest.__dict__["document"] = document  # parsed once (the cached property's slot)
+        return manifest
 
     def head_manifest(self, repository: str, reference: str) -> str:
         """The digest a tag points at, from a HEAD (no body transferred)."""

@@ -68,12 +68,16 @@ def parse_authority(url: str) -> Url | None:
     For an http(s) URL those depend on the text up to the authority's end alone, so that prefix is
     parsed, once per distinct prefix: a blob redirect's signed URL is new every time, and parsing
     all of it four times per redirect cost 0.1 ms. A cut later than the authority's end would do
-    too (urllib3 splits the prefix again); an earlier one would not. Other URLs are parsed whole."""
+    too (urllib3 splits the prefix again); an earlier one would not. Other URLs, and authorities longer
+    than any real host's, are parsed whole and not kept (a hostile Location must not fill memory)."""
     if url[:8].lower().startswith(("http://", "https://")):
         start = url.index("//") + 2
         end = _AUTHORITY_END.search(url, start)
-        url = url[:end.start()] if end else url
-    return _parse_prefix(url)
+        prefix = url[:end.start()] if end else url
+        if len(prefix) <= 300:
+            return _parse_prefix(prefix)
+        url = prefix
+    return parse_or_none(url)
 
 
 @functools.lru_cache(maxsize=256)
