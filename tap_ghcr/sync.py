@@ -68,12 +68,12 @@ REGISTRY_STREAMS = ("manifests", "attestations", "sbom_packages")
 
 def usable_version(row: t.Any) -> bool:
     """A versions-list row the sync can emit and bookmark: an integer id, a digest for a name (it is fetched
-    by it), an `updated_at` that reads as a time, and a `deleted_at` that does when there is one."""
+    by it), an `updated_at` that reads as a time, and a `created_at` and `deleted_at` that do when given."""
     if not isinstance(row, dict) or type(row.get("id")) is not int or not well_formed(row.get("name")):
         return False
     try:
-        return parse_time(row.get("updated_at")) is not None and (
-            row.get("deleted_at") in (None, "") or parse_time(row["deleted_at"]) is not None)
+        return parse_time(row.get("updated_at")) is not None and all(
+            row.get(key) in (None, "") or parse_time(row[key]) is not None for key in ("created_at", "deleted_at"))
     except (TypeError, ValueError, AttributeError):  # a number, or a string that is no ISO 8601 time
         return False
 
@@ -242,7 +242,7 @@ class SyncCore:
             rows[list_state] = [row for row in listed if usable_version(row)]
             if len(rows[list_state]) < len(listed):
                 logger.warning("%s/%s: GitHub listed %d %s version(s) without an integer id, a digest name or a "
-                               "readable updated_at/deleted_at; skipped", context["owner_login"],
+                               "readable time; skipped", context["owner_login"],
                                context["package_name"], len(listed) - len(rows[list_state]), list_state)
 
         def stamp(row: dict, list_state: str) -> datetime:

@@ -427,6 +427,8 @@ def test_deselecting_a_package_property_the_sync_reads_loses_nothing(world, tmp_
         ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "yesterday"}, False),
         ({"id": 1, "name": "sha256:" + "a" * 64}, False),
         ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z", "deleted_at": 5}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z", "created_at": 5}, False),
+        ({"id": 1, "name": "sha256:" + "a" * 64, "updated_at": "2024-01-01T00:00:00Z", "created_at": "x"}, False),
         ("a row", False),
     ],
 )
