@@ -82,6 +82,10 @@ def test_report_sql_runs_on_the_loaded_tables(warehouse):
     assert ("acme/web", "latest, v1.1") not in unattested, "signed and attested"
     assert ("acme/web", "v1.0") in unattested, "attested but not signed"
     assert len(results["stale_tags"]) == 7, "the sample images were built in 2024"
+    # The chart's query counts per package what unattested_images lists (they share their definitions).
+    not_both = {row[0]: sum(row[3:]) for row in results["coverage_by_package"]}
+    listed = {package: sum(1 for row in results["unattested_images"] if row[0] == package) for package in not_both}
+    assert not_both == listed and sum(listed.values()) > 0
 
 
 def test_flattened_load_keeps_labels_and_annotations(world, tmp_path):

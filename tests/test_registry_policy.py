@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import threading
+import typing as t
 
 import pytest
 
@@ -215,22 +216,10 @@ def test_what_a_redirect_may_carry(source, target, keeps):
     assert ("Authorization" in sent) is keeps and sent["Accept"] == "x"
 
 
-def _whole(url: str) -> object:
-    """What decides where a request goes, read from the whole URL as urllib3 reads it (or the error)."""
-    from tap_ghcr.registry.realm import parse_or_none
-
+def _read(parse: t.Callable[[str], t.Any], url: str) -> object:
+    """What decides where a request goes (scheme, user-info, host, port), or the error raised."""
     try:
-        parts = parse_or_none(url)
-    except Exception as exc:
-        return type(exc)
-    return None if parts is None else (parts.scheme, parts.auth, parts.host, parts.port)
-
-
-def _authority(url: str) -> object:
-    from tap_ghcr.registry.realm import parse_authority
-
-    try:
-        parts = parse_authority(url)
+        parts = parse(url)
     except Exception as exc:
         return type(exc)
     return None if parts is None else (parts.scheme, parts.auth, parts.host, parts.port)
@@ -251,9 +240,11 @@ def _urls() -> list[str]:
 def test_a_redirect_is_judged_by_its_authority_exactly_as_by_the_whole_url() -> None:
     """`parse_authority` parses only the text up to the authority's end (and caches it): scheme, user-info,
     host and port, or the error, must be those urllib3 reads from the whole URL, on every odd form."""
+    from tap_ghcr.registry.realm import parse_authority, parse_or_none
+
     urls = _urls()
     assert len(urls) > 90_000
-    differ = [u for u in urls if _whole(u) != _authority(u)]
+    differ = [u for u in urls if _read(parse_or_none, u) != _read(parse_authority, u)]
     assert differ == []
 
 
