@@ -31,13 +31,14 @@ REFERRERS_TAG = re.compile(r"^(?P<alg>sha256|sha512)-(?P<hex>[0-9a-f]{64,128})$"
 _COSIGN_KIND = {"sig": "signature", "att": "attestation", "sbom": "artifact"}
 
 
-def _obj(value: object) -> dict:
+def as_object(value: object) -> dict:
     """`value` if it is a JSON object, else an empty one: a manifest is the registry's word, not a promise
     (a `config` that is a string must not stop the sync)."""
     return value if isinstance(value, dict) else {}
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
+    """`value` if it is a string, else None."""
     return value if isinstance(value, str) else None
 
 
@@ -45,7 +46,7 @@ def _text(value: object) -> str | None:
 MAX_SIZE = 2**63 - 1
 
 
-def _count(value: object) -> int | None:
+def as_size(value: object) -> int | None:
     """A size: an int from 0 to int64's largest; not a bool, a float (NaN, 1e400) or a number of 4,300 digits."""
     return value if type(value) is int and 0 <= value <= MAX_SIZE else None
 
@@ -89,8 +90,8 @@ def classify(
     tags: t.Iterable[str] = (),
 ) -> tuple[str, str | None]:
     """(kind, subject_digest) of a manifest, from everything that can say it."""
-    annotations = _obj(_obj(descriptor).get("annotations"))
-    subject = _text(annotations.get(REFERENCE_DIGEST)) or _text(_obj(document.get("subject")).get("digest"))
+    annotations = as_object(as_object(descriptor).get("annotations"))
+    subject = as_text(annotations.get(REFERENCE_DIGEST)) or as_text(as_object(document.get("subject")).get("digest"))
     cosign = cosign_subject(tags)
     if cosign and not subject:
         subject = cosign[0]
@@ -101,11 +102,11 @@ def classify(
         return "index", subject
     if cosign:
         return cosign[1], subject
-    artifact_type = _text(document.get("artifactType")) or ""
-    layer_types = {_text(layer.get("mediaType")) for layer in _layers(document)}
+    artifact_type = as_text(document.get("artifactType")) or ""
+    layer_types = {as_text(layer.get("mediaType")) for layer in _layers(document)}
     if annotations.get(REFERENCE_TYPE) == "attestation-manifest" or artifact_type == DOCKER_ATTESTATION_ARTIFACT:
         return "attestation", subject
-    config_type = _text(_obj(document.get("config")).get("mediaType"))
+    config_type = as_text(as_object(document.get("config")).get("mediaType"))
     # Before OCI 1.1's artifactType, notation put its type in the config descriptor.
     if NOTARY_SIGNATURE in (artifact_type, config_type) or COSIGN_SIMPLESIGNING in layer_types:
         return "signature", subject
@@ -118,12 +119,12 @@ def classify(
 
 def _platform(descriptor: dict | None, config: dict | None) -> tuple[str | None, str | None, str | None]:
     # As the registry says it: a buildx attestation's descriptor says `unknown/unknown`, and that is kept.
-    platform = _obj(_obj(descriptor).get("platform"))
-    if _text(platform.get("os")):
-        return _text(platform.get("os")), _text(platform.get("architecture")), _text(platform.get("variant"))
-    config = _obj(config)
-    if _text(config.get("os")) and config.get("os") != "unknown":
-        return _text(config.get("os")), _text(config.get("architecture")), _text(config.get("variant"))
+    platform = as_object(as_object(descriptor).get("platform"))
+    if as_text(platform.get("os")):
+        return as_text(platform.get("os")), as_text(platform.get("architecture")), as_text(platform.get("variant"))
+    config = as_object(config)
+    if as_text(config.get("os")) and config.get("os") != "unknown":
+        return as_text(config.get("os")), as_text(config.get("architecture")), as_text(config.get("variant"))
     return None, None, None
 
 
@@ -147,8 +148,8 @@ def describe(
         "owner_login": owner_login,
         "package_name": package_name,
         "digest": digest,
-        "media_type": media_type or _text(document.get("mediaType")),
-        "artifact_type": _text(document.get("artifactType")),
+        "media_type": media_type or as_text(document.get("mediaType")),
+        "artifact_type": as_text(document.get("artifactType")),
         "size": size,
         "kind": kind,
         "platform_os": os_,
@@ -168,30 +169,30 @@ def describe(
     if kind == "index":
         record["child_digests"] = [d["digest"] for d in child_descriptors(document)]
         return record
-    config_descriptor = _obj(document.get("config"))
+    config_descriptor = as_object(document.get("config"))
     layers = [
-        {"digest": _text(layer.get("digest")), "media_type": _text(layer.get("mediaType")),
-         "size": _count(layer.get("size"))}
+        {"digest": as_text(layer.get("digest")), "media_type": as_text(layer.get("mediaType")),
+         "size": as_size(layer.get("size"))}
         for layer in _layers(document)
     ]
-    record["config_digest"] = _text(config_descriptor.get("digest"))
-    record["config_media_type"] = _text(config_descriptor.get("mediaType"))
+    record["config_digest"] = as_text(config_descriptor.get("digest"))
+    record["config_media_type"] = as_text(config_descriptor.get("mediaType"))
     record["layers"] = layers
-    record["total_size"] = _count((_count(config_descriptor.get("size")) or 0) + sum(x["size"] or 0 for x in layers))
+    record["total_size"] = as_size((as_size(config_descriptor.get("size")) or 0) + sum(x["size"] or 0 for x in layers))
     if config is not None:
-        config = _obj(config)
+        config = as_object(config)
         record["image_created"] = utc_timestamp(config.get("created"))
         if record["image_created"] is None and config.get("created") not in (None, ""):
             LOGGER.warning("%s/%s@%s: image config `created` %r is not a timestamp; image_created is null",
                            owner_login, package_name, digest, config.get("created"))
-        record["labels"] = _strings(_obj(config.get("config")).get("Labels"))
+        record["labels"] = _strings(as_object(config.get("config")).get("Labels"))
     return record
 
 
 def wants_config(kind: str, document: dict) -> bool:
     """Only images need their config blob (platform, created, labels)."""
-    config = _obj(document.get("config"))
-    return kind == "image" and _text(config.get("mediaType")) in IMAGE_CONFIG_TYPES \
+    config = as_object(document.get("config"))
+    return kind == "image" and as_text(config.get("mediaType")) in IMAGE_CONFIG_TYPES \
         and well_formed(config.get("digest"))
 
 

@@ -66,6 +66,12 @@ VERSION_STREAMS = ("package_versions", "tags", "manifests", "attestations", "sbo
 REGISTRY_STREAMS = ("manifests", "attestations", "sbom_packages")
 
 
+def usable_package(row: t.Any) -> bool:
+    """A packages-list row the sync can emit and list the versions of: an integer id and a name."""
+    return isinstance(row, dict) and type(row.get("id")) is int and isinstance(row.get("name"), str) \
+        and bool(row["name"])
+
+
 def usable_version(row: t.Any) -> bool:
     """A versions-list row the sync can emit and bookmark: an integer id, a digest for a name (it is fetched
     by it), an `updated_at` that reads as a time, and a `created_at` and `deleted_at` that do when given."""
@@ -171,8 +177,7 @@ class SyncCore:
                 continue
             entries = []
             for row in page.rows:
-                if not (isinstance(row, dict) and type(row.get("id")) is int and isinstance(row.get("name"), str)
-                        and row["name"]):
+                if not usable_package(row):
                     logger.warning("%s: GitHub listed a package without an integer id and a name; skipped", owner)
                     continue
                 record = packages.post_process(row, owner)

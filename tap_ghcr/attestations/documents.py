@@ -26,7 +26,16 @@ from tap_ghcr.attestations.media import (
     envelope_for,
     kind_for_predicate,
 )
-from tap_ghcr.oci import COSIGN_TAG, DOCKER_ATTESTATION_ARTIFACT, MAX_SIZE, REFERENCE_DIGEST, REFERENCE_TYPE, is_index
+from tap_ghcr.oci import (
+    COSIGN_TAG,
+    DOCKER_ATTESTATION_ARTIFACT,
+    REFERENCE_DIGEST,
+    REFERENCE_TYPE,
+    as_object,
+    as_size,
+    as_text,
+    is_index,
+)
 from tap_ghcr.registry.digest import well_formed
 
 MIB = 1024 * 1024
@@ -96,14 +105,6 @@ class DownloadDecision:
     warning: str | None = None
 
 
-def _dict(value: t.Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: t.Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
     if descriptor_annotations.get(REFERENCE_TYPE) == "attestation-manifest":
         return "buildx"
@@ -117,7 +118,8 @@ def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str])
 
 
 def _subject(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
-    subject = _str(descriptor_annotations.get(REFERENCE_DIGEST)) or _str(_dict(document.get("subject")).get("digest"))
+    subject = as_text(descriptor_annotations.get(REFERENCE_DIGEST)) \
+        or as_text(as_object(document.get("subject")).get("digest"))
     if subject:
         return subject
     for tag in tags:
@@ -155,27 +157,27 @@ def describe_documents(
     tags = tuple(tags)
     if not isinstance(document, dict) or is_index(media_type, document):
         return []
-    desc_annotations = _dict(_dict(descriptor).get("annotations"))
+    desc_annotations = as_object(as_object(descriptor).get("annotations"))
     source = _source(document, desc_annotations, tags)
     if source is None:
         return []
-    annotations = {**desc_annotations, **_dict(document.get("annotations"))}
+    annotations = {**desc_annotations, **as_object(document.get("annotations"))}
     subject = _subject(document, desc_annotations, tags)
-    notation = NOTARY_SIGNATURE in (document.get("artifactType"), _dict(document.get("config")).get("mediaType"))
-    content = _str(annotations.get(BUNDLE_CONTENT))
+    notation = NOTARY_SIGNATURE in (document.get("artifactType"), as_object(document.get("config")).get("mediaType"))
+    content = as_text(annotations.get(BUNDLE_CONTENT))
     refs = []
     layers = document.get("layers")
     for index, layer in enumerate(layers if isinstance(layers, list) else []):
         if not isinstance(layer, dict) or not well_formed(layer.get("digest")):
             continue
-        layer_type = _str(layer.get("mediaType")) or ""
+        layer_type = as_text(layer.get("mediaType")) or ""
         envelope = envelope_for(layer_type, notation=notation)
         if envelope is None or not _accepts(source, layer_type):
             continue
-        layer_annotations = _dict(layer.get("annotations"))
-        predicate_type = next((v for k in LAYER_PREDICATE_TYPE if (v := _str(layer_annotations.get(k)))), None)
+        layer_annotations = as_object(layer.get("annotations"))
+        predicate_type = next((v for k in LAYER_PREDICATE_TYPE if (v := as_text(layer_annotations.get(k)))), None)
         if envelope == "sigstore-bundle" and not predicate_type and content != "message-signature":
-            predicate_type = _str(annotations.get(BUNDLE_PREDICATE_TYPE)) or None
+            predicate_type = as_text(annotations.get(BUNDLE_PREDICATE_TYPE)) or None
         if envelope in ("simplesigning", "notation") or (
             envelope == "sigstore-bundle" and content == "message-signature"
         ):
@@ -195,7 +197,7 @@ def describe_documents(
                 package_name=package_name,
                 digest=layer["digest"],
                 media_type=layer_type,
-                size=size if type(size) is int and 0 <= size <= MAX_SIZE else None,
+                size=as_size(size),
                 manifest_digest=digest,
                 layer_index=index,
                 subject_digest=subject,
@@ -204,7 +206,7 @@ def describe_documents(
                 predicate_type=predicate_type,
                 envelope=envelope,
                 signed=envelope != "none",
-                manifest_created=_str(annotations.get(IMAGE_CREATED)) or None,
+                manifest_created=as_text(annotations.get(IMAGE_CREATED)) or None,
                 bundle_content=content if envelope == "sigstore-bundle" else None,
                 warnings=tuple(warnings),
                 **signer,

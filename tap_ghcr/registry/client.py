@@ -141,14 +141,14 @@ class RegistryClient:
             expected = response.headers.get("Docker-Content-Digest") or digests.compute(body)
         digests.verify(body, expected, what)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        manifest = Manifest(repository, expected, media_type, body)
         document, problem = read_object(body)
         if problem:
             logger.warning("%s is %s: its record carries what the registry says", what, problem)
         served = document.get("mediaType")
         if (not media_type or media_type in ("application/json", "application/octet-stream")) \
                 and isinstance(served, str) and served:
-            manifest = Manifest(repository, expected, served, body)
+            media_type = served
+        manifest = Manifest(repository, expected, media_type, body)
         manifest.__dict__["document"] = document  # parsed once (the cached property's slot)
         return manifest
 
