@@ -246,14 +246,41 @@ class PackageFetch:
         self.documents: dict[str, Future[Outcome]] = {}
         self.document_refs: list[DocumentRef] | None = None
         self._lock = threading.Lock()
+        #: Manifest fetches not yet ended, and whether the documents' planning has begun (once, on
+        #: whichever thread sees the last manifest end) and how it failed, if it did.
+        self._manifests_pending = 0
+        self._planning = False
+        self._planning_error: BaseException | None = None
+        self._planned = threading.Event()
         deleted = {job.digest for job in jobs if job.deleted}
         for digest in self.tops:
             self._submit(digest, digest in deleted)
 
     def _submit(self, digest: str, deleted: bool) -> None:
         with self._lock:
-            if digest not in self.manifests:
-                self.manifests[digest] = self.fetcher.pool.submit(self._fetch, digest, deleted)
+            if digest in self.manifests:
+                return
+            self._manifests_pending += 1
+            future = self.manifests[digest] = self.fetcher.pool.submit(self._fetch, digest, deleted)
+        future.add_done_callback(self._manifest_ended)
+
+    def _manifest_ended(self, future: Future[Outcome]) -> None:
+        """Plan the documents on the worker that ended the last manifest fetch: the caller's thread may be
+        busy writing an earlier package's SBOM packages for seconds, and the pool would wait for it.
+
+        A child is submitted before its parent's fetch ends, so the count reaches 0 once, at the last."""
+        with self._lock:
+            self._manifests_pending -= 1
+            if self._manifests_pending or self._planning or not self.options.wanted:
+                return
+            self._planning = True
+        try:
+            self._plan_documents()
+        except BaseException as exc:  # raised on the caller's thread by `done` (a cancelled fetch too)
+            with self._lock:
+                self._planning_error = exc
+        finally:
+            self._planned.set()
 
     def _fetch(self, digest: str, deleted: bool) -> Outcome:
         where = f"manifest {self.repository}@{digest}"
@@ -348,7 +375,7 @@ class PackageFetch:
     # Completion -----------------------------------------------------------------
 
     def done(self) -> bool:
-        """Every fetch has ended; the documents are planned (on the caller's thread) once the manifests are in.
+        """Every fetch has ended, the documents' (planned once the manifests are in) included.
 
         A child is submitted before its parent's fetch ends, so when every future seen is done and none
         was added meanwhile, no more will come.
@@ -360,9 +387,10 @@ class PackageFetch:
         with self._lock:
             if len(self.manifests) + len(self.configs) != len(seen):
                 return False
-        if self.options.wanted and self.document_refs is None:
-            self._plan_documents()
-        with self._lock:
+            if self._planning_error is not None:
+                raise self._planning_error
+            if self.options.wanted and self.document_refs is None:
+                return False  # a worker is planning them
             return all(f.done() for f in self.documents.values())
 
     def _pending(self) -> list[Future[Outcome]]:
@@ -373,7 +401,10 @@ class PackageFetch:
     def result(self) -> FetchResult:
         """Wait for every fetch; the records in a fixed order: each top manifest, then an index's children."""
         while not self.done():
-            wait(self._pending())
+            if pending := self._pending():
+                wait(pending)
+            else:  # the last manifest ended and a worker is planning the documents
+                self._planned.wait()
         outcomes = {d: f.result() for d, f in self.manifests.items()}
         configs = {d: f.result() for d, f in self.configs.items()}
         downloads = {d: f.result() for d, f in self.documents.items()}

@@ -375,9 +375,6 @@ class SyncCore:
 
     def _drain(self, *, everything: bool = False) -> None:
         """Complete packages in listing order: those whose work is done, and the oldest when too many wait."""
-        for _, fetch in self.queue:
-            if fetch is not None:
-                fetch.done()  # a package whose manifests are in starts its document downloads now
         while self.queue:
             plan, fetch = self.queue[0]
             ready = fetch is None or fetch.done()

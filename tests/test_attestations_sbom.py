@@ -349,3 +349,18 @@ def test_purls_are_cached_only_when_ordinary_in_length() -> None:
     assert purl_parts(long)["purl_name"] == "a" * 100_000
     assert purl_parts("pkg:deb/debian/curl@8") == {"purl_type": "deb", "purl_namespace": "debian", "purl_name": "curl"}
     assert _parsed_purl.cache_info().currsize == 1  # the short one only
+
+
+@pytest.mark.parametrize("package", [
+    {"name": "a", "purl": "pkg:npm/a@1", "extra": "x"},
+    {},
+    dict.fromkeys(reversed(SBOM_PACKAGE_FIELDS[5:]), "v"),
+])
+def test_a_package_of_other_keys_still_gives_exactly_the_record_fields(package) -> None:
+    """The record takes the reader's package as it is only when it has exactly the package fields (as
+    both readers build it); anything else is cut and filled to them."""
+    from tap_ghcr.attestations.records import sbom_package_record
+
+    record = sbom_package_record(ref_for(kind="sbom"), "sha256:" + "1" * 64, "spdx", package)
+    assert set(record) == set(SBOM_PACKAGE_FIELDS)
+    assert record["name"] == package.get("name") and "extra" not in record

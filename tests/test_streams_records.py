@@ -1,19 +1,26 @@
-"""`EmitterMixin._generate_record_messages` (the SDK's steps, less a pass that changes nothing when the
-catalog deselects no property) writes exactly what the SDK's own method writes, whatever the catalog
-and the stream maps."""
+"""`EmitterMixin` writes exactly what the SDK's own steps write, whatever the catalog and the stream
+maps: its `_generate_record_messages` (less a pass that changes nothing when the catalog deselects no
+property), and `emit_all`, which writes a record built to an unedited schema straight to the writer."""
 
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import signal
+import sys
 import typing as t
+from datetime import datetime, timezone
 
 import pytest
+import singer_sdk.streams.core
 from singer_sdk import Stream
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+import tap_ghcr.streams
+import tap_ghcr.tap
 from tap_ghcr.streams import EmitterMixin
 from tap_ghcr.tap import TapGHCR
 from tests.emulator.supply_chain import supply_chain_dataset
@@ -62,6 +69,16 @@ def make_tap(catalog_edit: t.Callable[[dict], None] | None = None, **config: t.A
             signal.signal(signum, handler)
 
 
+def sync_in_process(tap: TapGHCR) -> None:
+    """`sync_all`, and the signal handlers it installs put back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tap.sync_all()
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
 def deselect(stream_name: str, *path: str) -> t.Callable[[dict], None]:
     def edit(catalog: dict) -> None:
         """The catalog with `stream_name`'s property at `path` deselected."""
@@ -81,6 +98,26 @@ def messages(stream: Stream, record: dict, sdk: bool) -> list[dict]:
         assert as_dict.pop("time_extracted")
         out.append(as_dict)
     return out
+
+
+FIXED_TIME = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+
+
+def written(stream: Stream, record: dict, *, sdk: bool) -> bytes:
+    """The bytes a record becomes, `time_extracted` fixed: through `emit_all` (the sync core's way), or
+    through the SDK's own message steps and its msgspec writer."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (singer_sdk.streams.core, tap_ghcr.streams, tap_ghcr.tap):
+            patch.setattr(module, "utc_now", lambda: FIXED_TIME)
+        if sdk:
+            writer = stream._tap.message_writer
+            return b"".join(bytes(MsgSpecWriter.format_message(writer, message))
+                            for message in Stream._generate_record_messages(stream, copy.deepcopy(record)))
+        out = io.BytesIO()
+        patch.setattr(sys, "stdout", io.TextIOWrapper(out))
+        stream.emit_all([copy.deepcopy(record)])
+        sys.stdout.flush()
+        return out.getvalue()
 
 
 STREAM_MAPS = {
@@ -112,6 +149,10 @@ def test_records_are_written_as_the_sdk_writes_them(stream_name, deselected, con
     record = record_for(stream, extra=extra)
     ours, sdks = messages(stream, record, sdk=False), messages(stream, record, sdk=True)
     assert ours == sdks
+    assert written(stream, record, sdk=False) == written(stream, record, sdk=True)
+    # Records go straight to the writer only when nothing the SDK does would change them.
+    plain = not extra and stream.BUILT_TO_SCHEMA and not config and deselected is None
+    assert (stream._plain_alias is not None) is plain
     mine = deselected is not None and deselected[0] == stream_name
     assert stream._selects_every_property is not mine  # the SDK's own method only when it changes something
     if mine and len(deselected) == 2:
@@ -157,20 +198,19 @@ def test_every_record_the_tap_builds_is_already_what_the_sdk_would_conform_it_to
     if organisation == "supply-chain":
         world = fresh_world(supply_chain_dataset())
     built: list[tuple[str, dict]] = []
-    generate = EmitterMixin._generate_record_messages
+    emit_all = EmitterMixin.emit_all
 
-    def spy(stream: t.Any, record: dict) -> t.Iterator:
-        built.append((stream.name, copy.deepcopy(record)))
-        return generate(stream, record)
+    def spy(stream: t.Any, records: t.Iterable[dict]) -> None:
+        def copied() -> t.Iterator[dict]:
+            for record in records:  # (not read at all for a stream not selected)
+                built.append((stream.name, copy.deepcopy(record)))
+                yield record
 
-    monkeypatch.setattr(EmitterMixin, "_generate_record_messages", spy)
+        emit_all(stream, copied())
+
+    monkeypatch.setattr(EmitterMixin, "emit_all", spy)
     tap = make_tap(**world.config(include_deleted_versions=True, retry_base_seconds=0.02))
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        tap.sync_all()
-    finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
+    sync_in_process(tap)
     capsys.readouterr()
     counts: dict[str, int] = {}
     for name, record in built:
@@ -206,7 +246,7 @@ def test_nan_and_infinity_from_json_are_written_as_the_sdk_writes_them(stream_na
         record.update(size=float("nan"), layers=[{"digest": "d", "media_type": "m", "size": 1e400}])
     assert stream._built_keys is not None
 
-    def written(sdk: bool) -> bytes:
+    def generated(sdk: bool) -> bytes:
         method = Stream._generate_record_messages if sdk else type(stream)._generate_record_messages
         lines = []
         for message in method(stream, copy.deepcopy(record)):
@@ -215,6 +255,8 @@ def test_nan_and_infinity_from_json_are_written_as_the_sdk_writes_them(stream_na
             lines.append(bytes(serialize_jsonl(as_dict)))
         return b"".join(lines)
 
-    ours = written(sdk=False)
-    assert ours == written(sdk=True)
+    ours = generated(sdk=False)
+    assert ours == generated(sdk=True)
     assert b"NaN" not in ours and b"Infinity" not in ours
+    assert stream._plain_alias is not None or config  # and straight to the writer, unflattened:
+    assert written(stream, record, sdk=False) == written(stream, record, sdk=True)

@@ -13,12 +13,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from tap_ghcr.inventory import DocumentOptions, PackageFetch, RegistryFetcher
+from tap_ghcr.models import FetchJob
 from tests.attestations_support import write_spdx_statement
 from tests.conftest import FAST_RETRY_BASE, catalog_selecting, run_tap, tap_executable
 from tests.emulator.dataset import PackageBuilder, expected_attestations, expected_sbom_packages
@@ -314,3 +317,62 @@ def test_a_later_sync_fetches_only_the_documents_of_new_versions(fresh_world, tm
     counts = blob_gets(proxy.log[before:], document_digests(world))
     assert all(counts[d] == 0 for d in old_documents), counts
     assert all(counts[r["digest"]] == 1 for r in new.values()), counts
+
+
+# the pipeline -------------------------------------------------------------------------------------
+
+
+def test_a_packages_documents_download_while_the_sync_core_is_busy_elsewhere(chain, fault_proxy):
+    """Once a package's manifests are in, the pool plans and starts its document downloads itself: the
+    sync core's thread may be writing an earlier package's SBOM packages for seconds meanwhile, and
+    does not look at this package until then (here: never, until every document is in)."""
+    proxy = fault_proxy(chain.registry.url)
+    package = chain.dataset.find("acme", "signed")
+    documents = {r["digest"] for k, r in expected_attestations(chain.dataset).items() if k[:2] == ("acme", "signed")}
+    assert len(documents) > 3
+    jobs = [FetchJob(v.digest, tuple(v.tags)) for v in package.versions if v.state == "active"]
+    fetcher = RegistryFetcher(proxy.url, credentials=lambda: ("me", chain.token), max_workers=2)
+    try:
+        fetch = fetcher.start("acme/signed", "acme", "signed", jobs,
+                              documents=DocumentOptions(attestations=True, sbom_packages=True))
+        deadline = time.monotonic() + 30
+        while min(blob_gets(proxy.log, documents).values()) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert set(blob_gets(proxy.log, documents).values()) == {1}, "downloads waited for the caller"
+        result = fetch.result()
+        try:
+            assert result.complete and {d.record["digest"] for d in result.documents} == documents
+        finally:
+            for document in result.documents:
+                document.close()
+    finally:
+        fetcher.close()
+
+
+def test_a_failure_while_planning_the_documents_reaches_the_caller(chain, monkeypatch):
+    """Planning runs on a worker, where an exception would only be logged by `concurrent.futures`; the
+    caller gets it instead (with its traceback), and does not wait forever for documents never planned."""
+    def broken(self: t.Any) -> None:
+        raise RuntimeError("a bug in planning")
+
+    monkeypatch.setattr(PackageFetch, "_plan_documents", broken)
+    package = chain.dataset.find("acme", "signed")
+    jobs = [FetchJob(v.digest, tuple(v.tags)) for v in package.versions if v.state == "active"]
+    fetcher = RegistryFetcher(chain.registry.url, credentials=lambda: ("me", chain.token), max_workers=2)
+    try:
+        fetch = fetcher.start("acme/signed", "acme", "signed", jobs, documents=DocumentOptions(attestations=True))
+        raised: list[BaseException] = []
+
+        def wait_for_result() -> None:
+            try:
+                fetch.result()
+            except BaseException as exc:
+                raised.append(exc)
+
+        waiter = threading.Thread(target=wait_for_result, daemon=True)  # a hang fails the test, not the suite
+        waiter.start()
+        waiter.join(30)
+        assert not waiter.is_alive(), "the caller waits forever"
+        assert [str(e) for e in raised] == ["a bug in planning"]
+    finally:
+        fetcher.close()
