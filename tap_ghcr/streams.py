@@ -37,7 +37,8 @@ EMIT_BATCH = 256  # records written under one `writing()` mark by `emit_all`
 
 
 class EmitterMixin:
-    """Writes records for the sync core: through the SDK (stream maps, flattening, typing), counted."""
+    """Writes records for the sync core, counted: through the SDK's steps (stream maps, flattening,
+    typing), or straight to the tap's writer when those would change nothing."""
 
     def write_schema(self: t.Any) -> None:
         if self.selected:
