@@ -248,13 +248,14 @@ class PackageFetch:
         self._lock = threading.Lock()
         #: Manifest fetches not yet ended, and whether the documents' planning has begun (once, on
         #: whichever thread sees the last manifest end) and how it failed, if it did.
-        self._manifests_pending = 0
+        self._manifests_pending = 1  # this constructor's own, until every top manifest is submitted
         self._planning = False
         self._planning_error: BaseException | None = None
         self._planned = threading.Event()
         deleted = {job.digest for job in jobs if job.deleted}
         for digest in self.tops:
             self._submit(digest, digest in deleted)
+        self._manifest_ended()  # (a first top's fetch may end before the last is submitted)
 
     def _submit(self, digest: str, deleted: bool) -> None:
         with self._lock:
@@ -264,11 +265,12 @@ class PackageFetch:
             future = self.manifests[digest] = self.fetcher.pool.submit(self._fetch, digest, deleted)
         future.add_done_callback(self._manifest_ended)
 
-    def _manifest_ended(self, future: Future[Outcome]) -> None:
+    def _manifest_ended(self, future: Future[Outcome] | None = None) -> None:
         """Plan the documents on the worker that ended the last manifest fetch: the caller's thread may be
         busy writing an earlier package's SBOM packages for seconds, and the pool would wait for it.
 
-        A child is submitted before its parent's fetch ends, so the count reaches 0 once, at the last."""
+        A child is submitted before its parent's fetch ends, and the tops before the constructor's own
+        count ends, so the count reaches 0 once, at the last."""
         with self._lock:
             self._manifests_pending -= 1
             if self._manifests_pending or self._planning or not self.options.wanted:

@@ -349,6 +349,43 @@ def test_a_packages_documents_download_while_the_sync_core_is_busy_elsewhere(cha
         fetcher.close()
 
 
+def test_a_first_manifest_that_ends_before_the_last_is_submitted_plans_nothing_early(chain, fault_proxy,
+                                                                                      monkeypatch):
+    """The documents are planned once every manifest is in, even when the first top manifest's fetch
+    (a lone image, with no children to wait for) ends before the next top is submitted: here each top's
+    fetch ends before the next is submitted."""
+    proxy = fault_proxy(chain.registry.url)
+    package = chain.dataset.find("acme", "signed")
+    documents = {r["digest"] for k, r in expected_attestations(chain.dataset).items() if k[:2] == ("acme", "signed")}
+    active = [v for v in package.versions if v.state == "active"]
+    lone = [v for v in active if "index" not in package.manifests[v.digest].media_type]
+    assert lone and len(active) > len(lone)
+    jobs = [FetchJob(v.digest, tuple(v.tags)) for v in [*lone, *(v for v in active if v not in lone)]]
+    fetcher = RegistryFetcher(proxy.url, credentials=lambda: ("me", chain.token), max_workers=2)
+    submit = PackageFetch._submit
+
+    def submit_and_wait(fetch: PackageFetch, digest: str, deleted: bool) -> None:
+        submit(fetch, digest, deleted)
+        if threading.current_thread() is threading.main_thread():  # a top: its fetch and callbacks end first
+            ended = threading.Event()
+            fetch.manifests[digest].add_done_callback(lambda _: ended.set())
+            ended.wait()
+
+    monkeypatch.setattr(PackageFetch, "_submit", submit_and_wait)
+    try:
+        fetch = fetcher.start("acme/signed", "acme", "signed", jobs,
+                              documents=DocumentOptions(attestations=True, sbom_packages=True))
+        result = fetch.result()
+        try:
+            assert result.complete and {d.record["digest"] for d in result.documents} == documents
+        finally:
+            for document in result.documents:
+                document.close()
+        assert set(blob_gets(proxy.log, documents).values()) == {1}
+    finally:
+        fetcher.close()
+
+
 def test_a_failure_while_planning_the_documents_reaches_the_caller(chain, monkeypatch):
     """Planning runs on a worker, where an exception would only be logged by `concurrent.futures`; the
     caller gets it instead (with its traceback), and does not wait forever for documents never planned."""
