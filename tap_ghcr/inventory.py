@@ -265,7 +265,7 @@ class PackageFetch:
             future = self.manifests[digest] = self.fetcher.pool.submit(self._fetch, digest, deleted)
         future.add_done_callback(self._manifest_ended)
 
-    def _manifest_ended(self, future: Future[Outcome] | None = None) -> None:
+    def _manifest_ended(self, _future: Future[Outcome] | None = None) -> None:
         """Plan the documents on the worker that ended the last manifest fetch: the caller's thread may be
         busy writing an earlier package's SBOM packages for seconds, and the pool would wait for it.
 

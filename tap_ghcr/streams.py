@@ -120,7 +120,7 @@ class EmitterMixin:
         mapper = self.stream_maps[0]
         if mapper.flattening_options and mapper.flattening_enabled:
             return None
-        if not hasattr(self._tap.message_writer, "write_record"):
+        if not getattr(self._tap.message_writer, "writes_records_directly", False):
             return None
         return mapper.stream_alias
 

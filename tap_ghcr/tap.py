@@ -174,6 +174,14 @@ class LineWriter(MsgSpecWriter):
         except BrokenPipeError:
             raise _output_closed() from None
 
+    @property
+    def writes_records_directly(self) -> bool:
+        """`write_record` writes what `write_message` would: not for a subclass that writes or encodes
+        messages its own way (one that captures them in process, say), which gets every RecordMessage."""
+        cls = type(self)
+        return (cls.write_message is LineWriter.write_message and cls.format_message is LineWriter.format_message
+                and cls.serialize_message is LineWriter.serialize_message)
+
     def write_record(self, stream: str, record: dict, version: int | None) -> None:
         """The line `write_message` writes for the SDK's RecordMessage (its `to_dict`, this writer's
         encoder), byte for byte, without making the message: 4 us a record instead of 9."""

@@ -264,3 +264,33 @@ def test_nan_and_infinity_from_json_are_written_as_the_sdk_writes_them(stream_na
     assert b"NaN" not in ours and b"Infinity" not in ours
     assert stream._plain_alias is not None or config  # and straight to the writer, unflattened:
     assert written(stream, record, sdk=False) == written(stream, record, sdk=True)
+
+
+@pytest.mark.parametrize("override", ["write_message", "serialize_message", None])
+def test_a_writer_that_writes_messages_its_own_way_still_gets_every_record(override) -> None:
+    """A LineWriter subclass (say, one that captures messages in process) gets the SDK's RecordMessage
+    for every record; only the tap's own writer takes records straight from the record."""
+    from tap_ghcr.tap import LineWriter
+
+    seen: list[dict] = []
+
+    def capture(writer: t.Any, message: t.Any) -> t.Any:
+        seen.append(message.to_dict())
+        return bytearray()
+
+    tap = make_tap()
+    if override:
+        tap.message_writer = type("Capturing", (LineWriter,), {override: capture})()
+    stream = tap.streams["manifests"]
+    record = record_for(stream, extra=False)
+    out = io.BytesIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdout", io.TextIOWrapper(out))
+        stream.emit_all([copy.deepcopy(record)])
+        sys.stdout.flush()
+        written_out = out.getvalue()
+    if override:
+        assert stream._plain_alias is None
+        assert [m["record"] for m in seen] == [record] and written_out == b""
+    else:
+        assert stream._plain_alias == "manifests" and written_out.startswith(b'{"type":"RECORD"')

@@ -100,6 +100,9 @@ _REGISTRY_ONLY = frozenset(
 )
 
 
+_PACKAGE_KEYS = frozenset(PACKAGE_FIELDS)
+
+
 def sbom_package_record(
     ref: DocumentRef, subject_digest: str | None, sbom_format: str, package: dict[str, t.Any]
 ) -> dict[str, t.Any]:
@@ -115,5 +118,3 @@ def sbom_package_record(
         **package,
     }
 
-
-_PACKAGE_KEYS = frozenset(PACKAGE_FIELDS)
