@@ -322,6 +322,16 @@ def test_a_later_sync_fetches_only_the_documents_of_new_versions(fresh_world, tm
 # the pipeline -------------------------------------------------------------------------------------
 
 
+def assert_every_document(fetch: PackageFetch, documents: set[str]) -> None:
+    """The package's fetch is complete, with one document record per expected digest (files closed)."""
+    result = fetch.result()
+    try:
+        assert result.complete and {d.record["digest"] for d in result.documents} == documents
+    finally:
+        for document in result.documents:
+            document.close()
+
+
 def test_a_packages_documents_download_while_the_sync_core_is_busy_elsewhere(chain, fault_proxy):
     """Once a package's manifests are in, the pool plans and starts its document downloads itself: the
     sync core's thread may be writing an earlier package's SBOM packages for seconds meanwhile, and
@@ -339,12 +349,7 @@ def test_a_packages_documents_download_while_the_sync_core_is_busy_elsewhere(cha
         while min(blob_gets(proxy.log, documents).values()) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert set(blob_gets(proxy.log, documents).values()) == {1}, "downloads waited for the caller"
-        result = fetch.result()
-        try:
-            assert result.complete and {d.record["digest"] for d in result.documents} == documents
-        finally:
-            for document in result.documents:
-                document.close()
+        assert_every_document(fetch, documents)
     finally:
         fetcher.close()
 
@@ -375,12 +380,7 @@ def test_a_first_manifest_that_ends_before_the_last_is_submitted_plans_nothing_e
     try:
         fetch = fetcher.start("acme/signed", "acme", "signed", jobs,
                               documents=DocumentOptions(attestations=True, sbom_packages=True))
-        result = fetch.result()
-        try:
-            assert result.complete and {d.record["digest"] for d in result.documents} == documents
-        finally:
-            for document in result.documents:
-                document.close()
+        assert_every_document(fetch, documents)
         assert set(blob_gets(proxy.log, documents).values()) == {1}
     finally:
         fetcher.close()
