@@ -83,6 +83,11 @@ def cosign_subject(tags: t.Iterable[str]) -> tuple[str, str] | None:
     return None
 
 
+def stated_subject(annotations: dict, document: dict) -> str | None:
+    """The subject a manifest states: its descriptor's buildx annotation, else its OCI `subject`."""
+    return as_text(annotations.get(REFERENCE_DIGEST)) or as_text(as_object(document.get("subject")).get("digest"))
+
+
 def classify(
     media_type: str,
     document: dict,
@@ -91,7 +96,7 @@ def classify(
 ) -> tuple[str, str | None]:
     """(kind, subject_digest) of a manifest, from everything that can say it."""
     annotations = as_object(as_object(descriptor).get("annotations"))
-    subject = as_text(annotations.get(REFERENCE_DIGEST)) or as_text(as_object(document.get("subject")).get("digest"))
+    subject = stated_subject(annotations, document)
     cosign = cosign_subject(tags)
     if cosign and not subject:
         subject = cosign[0]

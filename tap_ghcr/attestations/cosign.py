@@ -8,8 +8,9 @@ import typing as t
 from datetime import datetime, timezone
 
 from tap_ghcr.attestations import certificates
-from tap_ghcr.attestations.jsonstream import as_object, collect
+from tap_ghcr.attestations.jsonstream import collect
 from tap_ghcr.attestations.media import COSIGN_BUNDLE, COSIGN_CERTIFICATE
+from tap_ghcr.oci import as_object
 
 
 def unix_time(value: t.Any) -> str | None:

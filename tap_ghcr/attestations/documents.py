@@ -29,12 +29,13 @@ from tap_ghcr.attestations.media import (
 from tap_ghcr.oci import (
     COSIGN_TAG,
     DOCKER_ATTESTATION_ARTIFACT,
-    REFERENCE_DIGEST,
     REFERENCE_TYPE,
     as_object,
     as_size,
     as_text,
+    cosign_subject,
     is_index,
+    stated_subject,
 )
 from tap_ghcr.registry.digest import well_formed
 
@@ -118,14 +119,12 @@ def _source(document: dict, descriptor_annotations: dict, tags: t.Iterable[str])
 
 
 def _subject(document: dict, descriptor_annotations: dict, tags: t.Iterable[str]) -> str | None:
-    subject = as_text(descriptor_annotations.get(REFERENCE_DIGEST)) \
-        or as_text(as_object(document.get("subject")).get("digest"))
-    if subject:
-        return subject
-    for tag in tags:
-        if isinstance(tag, str) and (m := COSIGN_TAG.match(tag)):
-            return f"{m['alg']}:{m['hex']}"
-    return None
+    """What the manifest states, else what its cosign tag names (as `oci.classify` reads it)."""
+    stated = stated_subject(descriptor_annotations, document)
+    if stated:
+        return stated
+    cosign = cosign_subject(tags)
+    return cosign[0] if cosign else None
 
 
 def _accepts(source: str, media_type: str) -> bool:

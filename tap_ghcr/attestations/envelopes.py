@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import certificates, cosign
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, as_object, b64decode_small, events
+from tap_ghcr.attestations.jsonstream import Base64Sink, Diverter, Subtrees, b64decode_small, events
 from tap_ghcr.attestations.media import INTOTO, SIGSTORE_BUNDLE
+from tap_ghcr.oci import as_object
 
 DSSE_PAYLOAD_TYPES = frozenset({INTOTO, "application/vnd.in-toto.statement+json"})
 COSE_MAX_BYTES = 4 * 1024 * 1024

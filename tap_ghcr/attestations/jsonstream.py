@@ -211,11 +211,6 @@ def json_errors(what: str) -> t.Iterator[None]:
         raise MalformedDocument(f"{what} is not valid JSON: {exc}") from exc
 
 
-def as_object(value: t.Any) -> dict:
-    """`value` if it is a JSON object, else an empty one: a hostile document may put any type anywhere."""
-    return value if isinstance(value, dict) else {}
-
-
 def under(prefix: str, root: str) -> bool:
     """Whether an event prefix is `root` or inside it."""
     return prefix == root or prefix.startswith(root + ".")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_ghcr.attestations.jsonstream import ITEMS, Shape, as_object
+from tap_ghcr.attestations.jsonstream import ITEMS, Shape
+from tap_ghcr.oci import as_object
 
 PROVENANCE_FIELDS = (
     "builder_id",

@@ -117,4 +117,3 @@ def sbom_package_record(
         "sbom_format": sbom_format,
         **package,
     }
-

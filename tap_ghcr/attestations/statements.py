@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 from tap_ghcr.attestations import provenance, whole
 from tap_ghcr.attestations.errors import MalformedDocument
-from tap_ghcr.attestations.jsonstream import Depth, Subtrees, as_object, json_errors, parse, prune
+from tap_ghcr.attestations.jsonstream import Depth, Subtrees, json_errors, parse, prune
 from tap_ghcr.attestations.media import kind_for_predicate
 from tap_ghcr.attestations.sbom import SbomScan, package_fields
+from tap_ghcr.oci import as_object
 
 _STATEMENT_KEYS = frozenset({"_type", "subject", "predicateType", "predicate"})
 _HEADER_KEYS = ("_type", "predicateType", "subject")
