@@ -16,15 +16,18 @@ import typing as t
 import ijson
 import pytest
 
-from tap_ghcr.attestations import MalformedDocument, jsonstream, read_document, whole
+from tap_ghcr.attestations import MalformedDocument, jsonstream, read_document, sbom, whole
 from tests.attestations_support import SUPPLY_CHAIN, ref_for, spdx_package, statement
 
 SUBJECT = "ab" * 32
 
 
 def outcome(body: bytes, mode: str, monkeypatch: pytest.MonkeyPatch, **ref_args: t.Any) -> tuple:
-    """What `read_document` makes of `body` (record, packages, warnings; or the error), read in `mode`."""
-    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30 if mode == "whole" else -1)
+    """What `read_document` makes of `body` (record, packages, warnings; or the error), read in `mode`:
+    "whole" (SPDX packages by their JSON text, mapped once), "whole-general" (every package decoded and
+    mapped, as before the texts were kept) or "streamed"."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", -1 if mode == "streamed" else 1 << 30)
+    monkeypatch.setattr(whole, "spdx_packages", _no_texts if mode == "whole-general" else _spdx_packages)
     ref = ref_for(subject=None, **ref_args)
     try:
         result = read_document(ref, io.BytesIO(body), want_packages=True)
@@ -33,8 +36,20 @@ def outcome(body: bytes, mode: str, monkeypatch: pytest.MonkeyPatch, **ref_args:
         return ("malformed", str(exc))
 
 
+_spdx_packages = whole.spdx_packages
+
+
+def _no_texts(fileobj: t.BinaryIO, base: str) -> None:
+    return None
+
+
 def assert_same(body: bytes, monkeypatch: pytest.MonkeyPatch, **ref_args: t.Any) -> tuple:
+    """The same outcome read whole (with no package text seen before, then with all of them seen),
+    read whole the general way, and streamed."""
+    monkeypatch.setattr(sbom, "_seen_spdx", {})
     got = outcome(body, "whole", monkeypatch, **ref_args)
+    assert got == outcome(body, "whole", monkeypatch, **ref_args), body[:300]
+    assert got == outcome(body, "whole-general", monkeypatch, **ref_args), body[:300]
     assert got == outcome(body, "streamed", monkeypatch, **ref_args), body[:300]
     return got
 
@@ -149,12 +164,68 @@ def test_generated_documents_read_the_same_whole_and_streamed(monkeypatch: pytes
         b'{"spdxVersion": "SPDX-2.3", "packages": [], "note": "\\udc00"}', b'{"a": "\xed\xa0\x80"}',
         b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}], "x": ' + b"[" * 995 + b"]" * 995 + b"}",
         b'{"predicate": ' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"a": "\\q"}', b'["predicate"]', b"null",
+        *(b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p", "x": ' + b"[" * n + b"]" * n + b"}]}"
+          for n in (994, 995, 996, 997, 998, 1000)),
+        b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p", "x": "\\ud800"}, {"name": "q"}]}',
+        b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}], "note": "\\udc00"}',
+        b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}, 7, {"name": "p"}, {"name": "\\u0070"}]}',
+        b'{"spdxVersion": "SPDX-2.3", "packages": {"name": "p"}}', b'{"spdxVersion": "SPDX-2.3", "packages": "p"}',
+        b'{"spdxVersion": "SPDX-2.3", "p\\u0061ckages": [{"name": "p"}]}',
+        b'{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://spdx.dev/Document", '
+        b'"predic\\u0061te": {"spdxVersion": "SPDX-2.3", "packages": [{"n\\u0061me": "p"}]}}',
         json.dumps(statement("https://spdx.dev/Document",
                              {"spdxVersion": "SPDX-2.3", "packages": [{"name": "é\u2603"}]}, SUBJECT)).encode("utf-16"),
     ],
 )
 def test_invalid_or_odd_json_reads_the_same_whole_and_streamed(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     assert_same(body, monkeypatch)
+    if body.startswith(b'{"spdxVersion"'):  # and as an in-toto statement's predicate (the other base)
+        head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
+        assert_same(head + body + b"}", monkeypatch)
+
+
+def _packages_read(body: bytes) -> list[dict]:
+    return list(read_document(ref_for(), io.BytesIO(body), want_packages=True).packages)
+
+
+def test_an_spdx_package_seen_before_is_mapped_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds of one repository list mostly the same packages in the same words: a package's JSON text
+    seen in an earlier SBOM gives the fields it gave then, without decoding or mapping it again."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    monkeypatch.setattr(sbom, "_seen_spdx", {})
+    mapped: list[t.Any] = []
+    real = sbom.spdx_package
+    monkeypatch.setattr(sbom, "spdx_package", lambda pkg: mapped.append(pkg["name"]) or real(pkg))
+
+    def document(numbers: range) -> bytes:
+        return json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": [
+            spdx_package(i) for i in numbers]}, SUBJECT)).encode()
+
+    first = _packages_read(document(range(0, 4)))
+    second = _packages_read(document(range(2, 6)))
+    assert mapped == [f"pkg-{i}" for i in range(0, 6)]  # pkg-2 and pkg-3 once each
+    assert second[:2] == first[2:] and [p["name"] for p in second] == ["pkg-2", "pkg-3", "pkg-4", "pkg-5"]
+    assert second[0]["purl"] == "pkg:npm/pkg-2@1.2.0" and second[0]["supplier"] == "Example Corp"
+    # The same package in other words (another key order) is another text: mapped, to the same fields.
+    reordered = json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": [
+        dict(reversed(spdx_package(2).items()))]}, SUBJECT)).encode()
+    assert _packages_read(reordered) == first[2:3] and mapped[-1] == "pkg-2"
+
+
+def test_the_package_texts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most `_SEEN_MAX_ENTRIES` texts, none over `_SEEN_MAX_BYTES`: an organisation's packages, or one
+    hostile SBOM of huge ones, cannot grow the tap's memory; what is dropped is only mapped again."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    monkeypatch.setattr(sbom, "_seen_spdx", {})
+    monkeypatch.setattr(sbom, "_SEEN_MAX_ENTRIES", 3)
+    huge = {**spdx_package(99), "comment": "x" * sbom._SEEN_MAX_BYTES}
+    packages = [spdx_package(i) for i in range(7)] + [huge]
+    body = json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": packages},
+                                SUBJECT)).encode()
+    for _ in range(2):
+        assert [p["name"] for p in _packages_read(body)] == [f"pkg-{i}" for i in range(7)] + ["pkg-99"]
+        assert 0 < len(sbom._seen_spdx) <= 3
+        assert all(len(text) <= sbom._SEEN_MAX_BYTES for text in sbom._seen_spdx)
 
 
 def test_a_document_over_the_limit_is_streamed_and_one_at_it_is_decoded_whole(
@@ -187,6 +258,19 @@ def test_the_whole_reader_reads_json_as_written(monkeypatch: pytest.MonkeyPatch)
     record = result.record(ref)
     assert (record["sbom_spec_version"], record["created_at"]) == ("SPDX-2.3", "real")
     assert [p["version"] for p in result.packages] == ["123456789012345678901234567890"]
+
+
+@pytest.mark.parametrize("last", [b"null", b"[]", b'[{"name": "q"}]', b'{"name": "q"}', b"7"])
+def test_a_repeated_packages_key_reads_the_same_by_text_as_decoded(last: bytes,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As documented in `whole`, where the streaming reader differs: the last `packages` counts."""
+    sbom_body = b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}, 7, {"name": "p"}], "packages": ' + last + b"}"
+    head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
+    for body in (sbom_body, head + sbom_body + b"}"):
+        monkeypatch.setattr(sbom, "_seen_spdx", {})
+        got = outcome(body, "whole", monkeypatch)
+        assert got == outcome(body, "whole-general", monkeypatch)
+        assert [p["name"] for p in got[1]] == (["q"] if last.startswith(b"[{") else []), got[1]
 
 
 def test_a_whole_document_is_not_kept_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """SPDX 2.x JSON and CycloneDX JSON SBOMs: summary fields and one record per package.
 
 An SBOM is read twice from its (seekable) file. A small one is decoded whole
-each time (`whole`); a large one is streamed, never held: `SbomScan` sees
+each time (`whole`; on the second pass an SPDX package seen before in the same
+words is not decoded or mapped again); a large one is streamed, never held: `SbomScan` sees
 every parse event of the first pass and keeps counters and a few scalars;
 `package_fields` is a generator over a second pass that builds one package
 (SPDX `packages[]` item) or one component (CycloneDX `components[]`, nested
@@ -15,6 +16,7 @@ import re
 import typing as t
 
 import ijson
+import msgspec
 
 from tap_ghcr.attestations import whole
 from tap_ghcr.attestations.jsonstream import Reads, events, json_errors, stream_objects
@@ -255,6 +257,44 @@ def _components(root: dict) -> t.Iterator[dict]:
             yield node
 
 
+_SEEN_MAX_ENTRIES = 8192
+_SEEN_MAX_BYTES = 4096
+# An SPDX package's JSON text -> its fields (None: not an object). Builds of one repository, and images
+# on one base, list the same packages in the same words: syft names a package by a hash of what it found.
+_seen_spdx: dict[bytes, dict[str, t.Any] | None] = {}
+_UNSEEN: t.Any = object()
+
+
+def _spdx_known(fileobj: t.BinaryIO, base: str) -> list[dict[str, t.Any]] | None:
+    """A small SBOM's SPDX package fields, a package's JSON text mapped once (None: `whole.load`'s turn).
+
+    All are mapped before the first is given, so a package that will not decode (nested too deep)
+    sends the document to the general path whole, as before. The fields are shared: not to be changed.
+    At most `_SEEN_MAX_ENTRIES` texts of up to `_SEEN_MAX_BYTES` are kept (a few MB): then they are
+    all dropped, which costs one remapping per package.
+    """
+    items = whole.spdx_packages(fileobj, base)
+    if items is None:
+        return None
+    seen, found = _seen_spdx, []
+    for item in items:
+        text = bytes(item)
+        fields = seen.get(text, _UNSEEN)
+        if fields is _UNSEEN:
+            try:
+                pkg = whole.decode(text)
+            except (msgspec.DecodeError, RecursionError):
+                return None
+            fields = spdx_package(pkg) if isinstance(pkg, dict) else None
+            if len(text) <= _SEEN_MAX_BYTES:
+                if len(seen) >= _SEEN_MAX_ENTRIES:
+                    seen.clear()
+                seen[text] = fields
+        if fields is not None:
+            found.append(fields)
+    return found
+
+
 def package_fields(
     fileobj: t.BinaryIO, base: str, sbom_format: str, what: str = "SBOM"
 ) -> t.Iterator[dict[str, t.Any]]:
@@ -264,6 +304,11 @@ def package_fields(
     item builder yields them one by one; CycloneDX components nest:
     `stream_objects` builds each without its children.
     """
+    if sbom_format == "spdx":
+        known = _spdx_known(fileobj, base)
+        if known is not None:
+            yield from known
+            return
     document = whole.load(fileobj)
     if document is not whole.NOT_WHOLE:
         root = whole.at(document, base)
