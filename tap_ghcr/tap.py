@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import typing as t
+from decimal import Decimal
 from functools import cached_property
 
 import requests
@@ -295,8 +296,8 @@ class TapGHCR(Tap):
         return self._scaled(REGISTRY_POLICY)
 
     def _scaled(self, policy: RetryPolicy) -> RetryPolicy:
-        base = self.config.get("retry_base_seconds")
-        if isinstance(base, (int, float)) and not isinstance(base, bool) and base >= 0:
+        base = self.config.get("retry_base_seconds")  # a Decimal when read from a config file (the SDK's JSON)
+        if isinstance(base, (int, float, Decimal)) and not isinstance(base, bool) and base >= 0:
             return policy.scaled(float(base))
         return policy
 
