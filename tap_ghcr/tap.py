@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -297,9 +298,13 @@ class TapGHCR(Tap):
 
     def _scaled(self, policy: RetryPolicy) -> RetryPolicy:
         base = self.config.get("retry_base_seconds")  # a Decimal when read from a config file (the SDK's JSON)
-        if isinstance(base, (int, float, Decimal)) and not isinstance(base, bool) and base >= 0:
-            return policy.scaled(float(base))
-        return policy
+        if not isinstance(base, (int, float, Decimal)) or isinstance(base, bool):
+            return policy
+        try:
+            seconds = float(base)
+        except (ValueError, OverflowError):  # Decimal('sNaN')
+            return policy
+        return policy.scaled(seconds) if math.isfinite(seconds) and seconds >= 0 else policy
 
     def _registry_credentials(self) -> tuple[str, str] | None:
         if not self.token:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import typing as t
+from decimal import Decimal
 
 import pytest
 
@@ -128,6 +129,23 @@ def test_each_retry_is_reported_before_its_wait():
 def test_scaled_policy_keeps_the_shape():
     p = RetryPolicy(base=0.5, cap=30.0, first_contact_cap=2.0).scaled(0.05)
     assert (p.base, p.cap, p.first_contact_cap, p.max_tries) == (0.05, pytest.approx(3.0), pytest.approx(0.2), 8)
+
+
+@pytest.mark.parametrize(("setting", "first_wait"), [
+    (0.02, 0.02), (Decimal("0.02"), 0.02), (0, 0.0), (Decimal("0"), 0.0),  # a config file's numbers are Decimals
+    (None, None), (-1, None), (Decimal("-0.1"), None), (True, None), ("0.02", None), (float("inf"), None),
+    (float("nan"), None), (Decimal("NaN"), None), (Decimal("sNaN"), None), (Decimal("Infinity"), None),
+])
+def test_the_hidden_retry_base_setting_scales_the_policies_or_is_ignored(setting: t.Any, first_wait: float | None,
+                                                                         ) -> None:
+    from tap_ghcr.registry.retry import GITHUB_POLICY, REGISTRY_POLICY
+    from tests.test_streams_records import make_tap
+
+    tap = make_tap(retry_base_seconds=setting)
+    if first_wait is None:  # the production timing
+        assert (tap.retry_policy, tap.registry_retry_policy) == (GITHUB_POLICY, REGISTRY_POLICY)
+    else:
+        assert (tap.retry_policy.base, tap.registry_retry_policy.base) == (first_wait, first_wait)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
