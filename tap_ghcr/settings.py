@@ -58,13 +58,17 @@ def read_json_object(path: str, what: str, fix: str) -> dict:
     if not text.strip():
         raise ConfigError(f"{what} {path} is empty: {fix}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)  # NaN/Infinity: Python reads them, the SDK does not
     except ValueError as exc:
         raise ConfigError(f"{what} {path} is not valid JSON ({exc}): {fix}") from None
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else f"a JSON {type(value).__name__}"
         raise ConfigError(f"{what} {path} holds {kind}, not a JSON object: {fix}")
     return value
+
+
+def _not_json(constant: str) -> t.NoReturn:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 CONFIG_FIX = 'write the settings as one JSON object, e.g. {"organizations": ["my-org"]}'

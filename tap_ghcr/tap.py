@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -304,7 +303,7 @@ class TapGHCR(Tap):
             seconds = float(base)
         except (ValueError, OverflowError):  # Decimal('sNaN')
             return policy
-        return policy.scaled(seconds) if math.isfinite(seconds) and seconds >= 0 else policy
+        return policy.scaled(seconds) if 0 <= seconds <= 60 else policy  # (NaN is neither; 1e308 made inf waits)
 
     def _registry_credentials(self) -> tuple[str, str] | None:
         if not self.token:

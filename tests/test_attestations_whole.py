@@ -11,9 +11,10 @@ import copy
 import io
 import json
 import random
+import sys
 import typing as t
 
-import ijson
+import msgspec
 import pytest
 
 from tap_ghcr.attestations import MalformedDocument, jsonstream, read_document, sbom, whole
@@ -46,7 +47,7 @@ def _no_texts(fileobj: t.BinaryIO, base: str) -> None:
 def assert_same(body: bytes, monkeypatch: pytest.MonkeyPatch, **ref_args: t.Any) -> tuple:
     """The same outcome read whole (with no package text seen before, then with all of them seen),
     read whole the general way, and streamed."""
-    monkeypatch.setattr(sbom, "_seen_spdx", {})
+    monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
     got = outcome(body, "whole", monkeypatch, **ref_args)
     assert got == outcome(body, "whole", monkeypatch, **ref_args), body[:300]
     assert got == outcome(body, "whole-general", monkeypatch, **ref_args), body[:300]
@@ -192,7 +193,7 @@ def test_an_spdx_package_seen_before_is_mapped_once(monkeypatch: pytest.MonkeyPa
     """Builds of one repository list mostly the same packages in the same words: a package's JSON text
     seen in an earlier SBOM gives the fields it gave then, without decoding or mapping it again."""
     monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
-    monkeypatch.setattr(sbom, "_seen_spdx", {})
+    monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
     mapped: list[t.Any] = []
     real = sbom.spdx_package
     monkeypatch.setattr(sbom, "spdx_package", lambda pkg: mapped.append(pkg["name"]) or real(pkg))
@@ -212,52 +213,72 @@ def test_an_spdx_package_seen_before_is_mapped_once(monkeypatch: pytest.MonkeyPa
     assert _packages_read(reordered) == first[2:3] and mapped[-1] == "pkg-2"
 
 
+def _spdx_statement(packages: list[t.Any]) -> bytes:
+    return json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": packages},
+                                SUBJECT)).encode()
+
+
 def test_the_package_texts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """At most `_SEEN_MAX_ENTRIES` texts, none over `_SEEN_MAX_BYTES`: an organisation's packages, or one
+    """At most `max_entries` texts, none over `max_text` bytes: an organisation's packages, or one
     hostile SBOM of huge ones, cannot grow the tap's memory; what is dropped is only mapped again."""
     monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
-    monkeypatch.setattr(sbom, "_seen_spdx", {})
-    monkeypatch.setattr(sbom, "_SEEN_MAX_ENTRIES", 3)
-    huge = {**spdx_package(99), "comment": "x" * sbom._SEEN_MAX_BYTES}
-    packages = [spdx_package(i) for i in range(7)] + [huge]
-    body = json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": packages},
-                                SUBJECT)).encode()
+    seen = sbom.SeenPackages(max_entries=3, max_text=1024)
+    monkeypatch.setattr(sbom, "_seen_spdx", seen)
+    huge = {**spdx_package(99), "comment": "x" * 1024}
+    body = _spdx_statement([spdx_package(i) for i in range(7)] + [huge])
     for _ in range(2):
         assert [p["name"] for p in _packages_read(body)] == [f"pkg-{i}" for i in range(7)] + ["pkg-99"]
-        assert 0 < len(sbom._seen_spdx) <= 3
-        assert all(len(text) <= sbom._SEEN_MAX_BYTES for text in sbom._seen_spdx)
+        assert 0 < len(seen.fields) <= 3 and all(len(text) <= 1024 for text in seen.fields)
 
 
-def test_a_document_over_the_limit_is_streamed_and_one_at_it_is_decoded_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    body = json.dumps(statement("https://spdx.dev/Document",
-                                {"spdxVersion": "SPDX-2.3", "packages": [spdx_package(1)]}, SUBJECT)).encode()
-    parsed: list[int] = []
-    real_parse, real_items = ijson.parse, ijson.items
-    monkeypatch.setattr(ijson, "parse", lambda *a, **k: parsed.append(1) or real_parse(*a, **k))
-    monkeypatch.setattr(ijson, "items", lambda *a, **k: parsed.append(1) or real_items(*a, **k))
-    for limit, streamed in ((len(body), False), (len(body) - 1, True)):
-        monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", limit)
-        parsed.clear()
-        result = read_document(ref_for(), io.BytesIO(body), want_packages=True)
-        assert [p["name"] for p in result.packages] == ["pkg-1"]
-        assert bool(parsed) is streamed, (limit, parsed)
-
-
-def test_the_whole_reader_reads_json_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where ijson's dotted prefixes and yajl's integers cannot say what the JSON says (documented in
-    `whole`): a repeated key's last value counts, a dotted key is one key, a big integer is a number."""
+def test_the_budget_counts_what_the_fields_hold_not_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 4 KiB text of escaped wide characters makes fields of four bytes a character, several times
+    over (name, version, name@version): the budget counts those objects, not the text's length."""
     monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
-    predicate = {"spdxVersion": "SPDX-2.3", "creationInfo.created": "dotted", "creationInfo": {"created": "real"},
-                 "packages": [{"name": "big", "versionInfo": 123456789012345678901234567890}]}
-    body = json.dumps(statement("https://spdx.dev/Document", predicate, SUBJECT)).encode()
-    body = body.replace(b'"spdxVersion": "SPDX-2.3"', b'"spdxVersion": "SPDX-2.2", "spdxVersion": "SPDX-2.3"')
-    ref = ref_for()
-    result = read_document(ref, io.BytesIO(body), want_packages=True)
-    record = result.record(ref)
-    assert (record["sbom_spec_version"], record["created_at"]) == ("SPDX-2.3", "real")
-    assert [p["version"] for p in result.packages] == ["123456789012345678901234567890"]
+    seen = sbom.SeenPackages(max_bytes=400_000)
+    monkeypatch.setattr(sbom, "_seen_spdx", seen)
+    wide = [{"name": f"\U0001f600{i}" + "n" * 1990, "versionInfo": f"\U0001f600{i}" + "v" * 1990}
+            for i in range(60)]
+    body = _spdx_statement(wide)  # json.dumps writes the emoji as the escapes \ud83d\ude00
+    got = _packages_read(body)
+    assert len(got) == 60 and got[0]["name"].startswith("\U0001f600")
+    held = sum(sys.getsizeof(text) + sys.getsizeof(fields) + sum(map(sys.getsizeof, fields.values()))
+               for text, fields in seen.fields.items() if fields)
+    assert held == seen.size <= 400_000 and len(seen.fields) < 60
+
+
+def test_a_large_sbom_of_small_packages_is_mapped_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MiB SBOM can list 100,000 tiny packages: their fields are made a chunk at a time as the
+    records are written, never all at once (the decoded document was about 20 MB; all fields, 70)."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
+    mapped: list[str] = []
+    real = sbom.spdx_package
+    monkeypatch.setattr(sbom, "spdx_package", lambda pkg: mapped.append(pkg["name"]) or real(pkg))
+    body = _spdx_statement([{"name": f"p{i}"} for i in range(1000)])
+    packages = iter(read_document(ref_for(), io.BytesIO(body), want_packages=True).packages)
+    assert next(packages)["name"] == "p0" and len(mapped) == sbom._CHUNK
+    assert [p["name"] for p in packages] == [f"p{i}" for i in range(1, 1000)] and len(mapped) == 1000
+
+
+def test_a_chunk_that_will_not_decode_reads_on_from_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not seen in practice (the first pass refuses what would not decode here), but if a later chunk's
+    packages would not decode, the rest come from the general path: none lost, none given twice."""
+    monkeypatch.setattr(whole, "WHOLE_MAX_BYTES", 1 << 30)
+    monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
+    monkeypatch.setattr(sbom, "_CHUNK", 3)
+    real_decode, calls = whole.decode, []
+
+    def failing_second_chunk(data: bytes) -> t.Any:
+        calls.append(data)
+        if len(calls) == 2 and data.startswith(b"["):
+            raise msgspec.DecodeError("as if nested too deep")
+        return real_decode(data)
+
+    monkeypatch.setattr(whole, "decode", failing_second_chunk)
+    body = _spdx_statement([spdx_package(i) for i in range(8)] + [7, spdx_package(8)])
+    assert [p["name"] for p in _packages_read(body)] == [f"pkg-{i}" for i in range(9)]
+    assert len(calls) == 2  # the text path gave two chunks' worth; the general path the rest
 
 
 @pytest.mark.parametrize("last", [b"null", b"[]", b'[{"name": "q"}]', b'{"name": "q"}', b"7"])
@@ -267,7 +288,7 @@ def test_a_repeated_packages_key_reads_the_same_by_text_as_decoded(last: bytes,
     sbom_body = b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}, 7, {"name": "p"}], "packages": ' + last + b"}"
     head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
     for body in (sbom_body, head + sbom_body + b"}"):
-        monkeypatch.setattr(sbom, "_seen_spdx", {})
+        monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
         got = outcome(body, "whole", monkeypatch)
         assert got == outcome(body, "whole-general", monkeypatch)
         assert [p["name"] for p in got[1]] == (["q"] if last.startswith(b"[{") else []), got[1]

@@ -62,6 +62,10 @@ def config_for(url: str, **settings: t.Any) -> dict:
 
 @pytest.mark.parametrize(("files", "args", "fragment"), [
     ({"c.json": "nope{"}, ["--config", "c.json"], "config file c.json is not valid JSON"),
+    ({"c.json": '{"organizations": ["acme"], "max_workers": NaN}'}, ["--config", "c.json"],
+     "config file c.json is not valid JSON (NaN is not a JSON value)"),  # Python's json reads NaN; the SDK not
+    ({"c.json": "CONFIG", "s.json": '{"bookmarks": {"packages": -Infinity}}'}, ["--config", "c.json", "--state",
+     "s.json"], "state file s.json is not valid JSON (-Infinity is not a JSON value)"),
     ({}, ["--config", "missing.json"], "config file missing.json does not exist"),
     ({"c.json": "[]"}, ["--config", "c.json"], "config file c.json holds a list, not a JSON object"),
     ({"c.json": "CONFIG", "s.json": ""}, ["--config", "c.json", "--state", "s.json"], "state file s.json is empty"),

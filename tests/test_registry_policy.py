@@ -135,6 +135,7 @@ def test_scaled_policy_keeps_the_shape():
     (0.02, 0.02), (Decimal("0.02"), 0.02), (0, 0.0), (Decimal("0"), 0.0),  # a config file's numbers are Decimals
     (None, None), (-1, None), (Decimal("-0.1"), None), (True, None), ("0.02", None), (float("inf"), None),
     (float("nan"), None), (Decimal("NaN"), None), (Decimal("sNaN"), None), (Decimal("Infinity"), None),
+    (Decimal("60"), 60.0), (Decimal("60.5"), None), (1e308, None),  # 1e308 once made infinite and NaN waits
 ])
 def test_the_hidden_retry_base_setting_scales_the_policies_or_is_ignored(setting: t.Any, first_wait: float | None,
                                                                          ) -> None:

@@ -12,7 +12,9 @@ components included, each without its children) at a time.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+import sys
 import typing as t
 
 import ijson
@@ -257,42 +259,68 @@ def _components(root: dict) -> t.Iterator[dict]:
             yield node
 
 
-_SEEN_MAX_ENTRIES = 8192
-_SEEN_MAX_BYTES = 4096
-# An SPDX package's JSON text -> its fields (None: not an object). Builds of one repository, and images
-# on one base, list the same packages in the same words: syft names a package by a hash of what it found.
-_seen_spdx: dict[bytes, dict[str, t.Any] | None] = {}
-_UNSEEN: t.Any = object()
+class SeenPackages:
+    """SPDX package JSON texts -> the fields they gave (None: not an object), within a memory budget.
 
-
-def _spdx_known(fileobj: t.BinaryIO, base: str) -> list[dict[str, t.Any]] | None:
-    """A small SBOM's SPDX package fields, a package's JSON text mapped once (None: `whole.load`'s turn).
-
-    All are mapped before the first is given, so a package that will not decode (nested too deep)
-    sends the document to the general path whole, as before. The fields are shared: not to be changed.
-    At most `_SEEN_MAX_ENTRIES` texts of up to `_SEEN_MAX_BYTES` are kept (a few MB): then they are
-    all dropped, which costs one remapping per package.
+    Builds of one repository, and images on one base, list the same packages in the same words (syft
+    names a package by a hash of what it found): a text seen before is not decoded or mapped again.
+    The budget counts each text and its fields' objects (`sys.getsizeof`), as a hostile text of wide
+    characters costs four times its length in every field made of it; over `max_bytes` (or
+    `max_entries`) all is dropped, which costs one remapping per package. Texts over `max_text` bytes
+    are never kept.
     """
-    items = whole.spdx_packages(fileobj, base)
-    if items is None:
-        return None
-    seen, found = _seen_spdx, []
-    for item in items:
-        text = bytes(item)
-        fields = seen.get(text, _UNSEEN)
-        if fields is _UNSEEN:
+
+    def __init__(self, max_bytes: int = 16 << 20, max_entries: int = 16384, max_text: int = 4096) -> None:
+        self.max_bytes, self.max_entries, self.max_text = max_bytes, max_entries, max_text
+        self.fields: dict[bytes, dict[str, t.Any] | None] = {}
+        self.size = 0
+
+    def remember(self, text: bytes, fields: dict[str, t.Any] | None) -> None:
+        if len(text) > self.max_text:
+            return
+        cost = sys.getsizeof(text) + (sys.getsizeof(fields) + sum(map(sys.getsizeof, fields.values())) if fields else 0)
+        if self.size + cost > self.max_bytes or len(self.fields) >= self.max_entries:
+            self.fields.clear()
+            self.size = 0
+        self.fields[text] = fields
+        self.size += cost
+
+
+_seen_spdx = SeenPackages()
+_UNSEEN: t.Any = object()
+_CHUNK = 256  # packages mapped before they are given: a 1 MiB SBOM of tiny packages is never all held
+
+
+class _Undecodable(Exception):
+    """A package text msgspec will not decode on its own: the general path reads the document."""
+
+
+def _spdx_by_text(items: list[msgspec.Raw]) -> t.Iterator[dict[str, t.Any]]:
+    """The fields of each package of `items` that is an object, `_CHUNK` at a time: the texts not seen
+    before decoded together, mapped, remembered. The fields are shared: not to be changed."""
+    seen = _seen_spdx
+    for start in range(0, len(items), _CHUNK):
+        texts = [bytes(item) for item in items[start : start + _CHUNK]]
+        fields_of: dict[bytes, dict[str, t.Any] | None] = {}
+        missing = []
+        for text in dict.fromkeys(texts):
+            fields = seen.fields.get(text, _UNSEEN)
+            if fields is _UNSEEN:
+                missing.append(text)
+            else:
+                fields_of[text] = fields
+        if missing:
             try:
-                pkg = whole.decode(text)
+                decoded = whole.decode(b"[" + b",".join(missing) + b"]")
             except (msgspec.DecodeError, RecursionError):
-                return None
-            fields = spdx_package(pkg) if isinstance(pkg, dict) else None
-            if len(text) <= _SEEN_MAX_BYTES:
-                if len(seen) >= _SEEN_MAX_ENTRIES:
-                    seen.clear()
-                seen[text] = fields
-        if fields is not None:
-            found.append(fields)
-    return found
+                raise _Undecodable from None
+            for text, pkg in zip(missing, decoded, strict=True):
+                fields_of[text] = fields = spdx_package(pkg) if isinstance(pkg, dict) else None
+                seen.remember(text, fields)
+        for text in texts:
+            fields = fields_of[text]
+            if fields is not None:
+                yield fields
 
 
 def package_fields(
@@ -304,11 +332,21 @@ def package_fields(
     item builder yields them one by one; CycloneDX components nest:
     `stream_objects` builds each without its children.
     """
-    if sbom_format == "spdx":
-        known = _spdx_known(fileobj, base)
-        if known is not None:
-            yield from known
+    given = 0
+    items = whole.spdx_packages(fileobj, base) if sbom_format == "spdx" else None
+    if items is not None:
+        try:
+            for fields in _spdx_by_text(items):
+                yield fields
+                given += 1
             return
+        except _Undecodable:  # (never seen: the first pass decodes what this one does, or refuses it)
+            pass
+    yield from itertools.islice(_general_fields(fileobj, base, sbom_format, what), given, None)
+
+
+def _general_fields(fileobj: t.BinaryIO, base: str, sbom_format: str, what: str) -> t.Iterator[dict[str, t.Any]]:
+    """`package_fields` from the decoded document, or streamed when it is too large to decode."""
     document = whole.load(fileobj)
     if document is not whole.NOT_WHOLE:
         root = whole.at(document, base)

@@ -76,6 +76,10 @@ def make_blob_handler(root: Path) -> type[QuietHandler]:
     return BlobHandler
 
 
+class _PortTaken(Exception):
+    """The registry could not bind its port: another process took it after `free_port` picked it."""
+
+
 class Registry:
     """A running registry process plus its blob host; stop() removes its storage."""
 
@@ -88,7 +92,17 @@ class Registry:
         (self.workdir / "token.pem").write_bytes(authority.cert_pem)
         self.blob_host = LoggedServer(make_blob_handler(self.storage), host=BLOB_HOST).start()
         blob_url = blob_base_url(self.blob_host.url) if blob_base_url else self.blob_host.url
-        self.port = free_port()
+        self.token_url = token_url
+        for attempt in range(5):  # the port is free when picked; another test process may take it first
+            self.port = free_port()
+            try:
+                self._start(blob_url, token_url)
+                return
+            except _PortTaken:
+                if attempt == 4:
+                    raise RuntimeError("registry: five ports in a row were taken before it bound them") from None
+
+    def _start(self, blob_url: str, token_url: str) -> None:
         config = f"""
 version: 0.1
 log:
@@ -133,15 +147,25 @@ auth:
         return f"http://127.0.0.1:{self.port}"
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
+        """Until this registry answers: a 401 naming this world's token realm (a registry of another
+        test process on the same port names its own)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}")
+                self.log_file.close()
+                log = (self.workdir / "registry.log").read_text()
+                if "address already in use" in log:
+                    raise _PortTaken
+                raise RuntimeError(f"registry exited: {log[-2000:]}")
             try:
-                if requests.get(f"{self.url}/v2/", timeout=1).status_code == 401:
+                answer = requests.get(f"{self.url}/v2/", timeout=1)
+                challenge = answer.headers.get("WWW-Authenticate", "")
+                if answer.status_code == 401 and f'"{self.token_url}/token"' in challenge:
                     return
-            except requests.ConnectionError:
-                time.sleep(0.05)
+            except requests.RequestException:  # not listening yet; or another process's listener, silent
+                pass
+            time.sleep(0.05)
+        self.process.kill()
         raise RuntimeError("registry did not start in time")
 
     def stop(self) -> None:
