@@ -37,6 +37,7 @@ from tap_ghcr.registry.transport import (
     ca_problem,
     network_reason,
     never_connected,
+    proxy_wants_credentials,
     safe_proxy,
 )
 
@@ -342,7 +343,7 @@ class BoundedAdapter(HTTPAdapter):
 
 def _final(exc: BaseException) -> bool:
     """Not worth another try: a proxy's 407, a certificate that does not verify."""
-    if isinstance(exc, requests.exceptions.ProxyError) and "407" in str(exc):
+    if isinstance(exc, requests.exceptions.ProxyError) and proxy_wants_credentials(str(exc)):
         return True
     return isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)
 

@@ -21,9 +21,11 @@ from tap_ghcr.registry import (
     RegistryClient,
     RegistryError,
     RegistryUnauthorizedError,
+    RegistryUnreachableError,
     ResponseTooLargeError,
 )
 from tap_ghcr.registry.retry import RetryPolicy
+from tap_ghcr.registry.transport import proxy_wants_credentials
 from tests.conftest import run_tap
 from tests.emulator.registry import BLOB_HOST
 from tests.emulator.servers import LoggedServer, QuietHandler
@@ -282,6 +284,37 @@ def test_a_407_is_one_final_error_naming_the_proxy(monkeypatch, scheme):
         assert time.monotonic() - started < 1.0
     finally:
         proxy.stop()
+
+
+def _refused_port_with_407_in_it() -> socket.socket:
+    """A socket bound (never listening) to a port whose number holds "407": 40700-40799, 4070-4079..."""
+    for port in [*range(40700, 40800), *range(14070, 14080), *range(24070, 24080), *range(34070, 34080)]:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            return sock
+        except OSError:
+            sock.close()
+    pytest.skip("no port holding 407 is free on this machine")
+
+
+def test_an_error_text_holding_407_is_no_proxy_asking_for_credentials(monkeypatch):
+    """A refused connection to port 40712 once read as "the proxy asked for credentials (407)": only a
+    tunnel refused with 407 is that. Checked on a real refused connection and on the texts."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with _refused_port_with_407_in_it() as sock:
+        port = sock.getsockname()[1]
+        client = RegistryClient(f"http://127.0.0.1:{port}", policy=RetryPolicy(base=0, cap=0, max_tries=2))
+        with pytest.raises(RegistryUnreachableError) as caught:
+            client.list_tags("o/r")
+    assert "connection refused" in str(caught.value) and "407" not in str(caught.value).replace(str(port), ""), \
+        caught.value
+    assert proxy_wants_credentials("Tunnel connection failed: 407 Proxy Authentication Required")
+    for text in (f"HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries exceeded (Connection refused)",
+                 "Unable to connect to proxy http://proxy407.corp:3128", "Tunnel connection failed: 403 Forbidden"):
+        assert not proxy_wants_credentials(text), text
 
 
 def test_a_407_ends_the_sync_in_one_line(world, tmp_path):

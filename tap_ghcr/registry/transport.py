@@ -299,7 +299,7 @@ class Transport:
         reason = exc.reason if isinstance(exc, u3.MaxRetryError) and exc.reason is not None else exc
         origin = origin_of(url)
         text = str(reason)
-        if isinstance(reason, u3.ProxyError) and "407" in text:
+        if isinstance(reason, u3.ProxyError) and proxy_wants_credentials(text):
             return _proxy_auth(proxy or "", origin)
         if isinstance(reason, u3.SSLError) and "CERTIFICATE_VERIFY_FAILED" in text:
             detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
@@ -308,6 +308,13 @@ class Transport:
                                     origin=origin, reason="TLS certificate did not verify")
         first = origin not in self._answered and never_connected(reason)
         return NetworkError(origin, network_reason(reason, proxy), first_contact=first)
+
+
+def proxy_wants_credentials(text: str) -> bool:
+    """A tunnel refused with 407 (http.client: `Tunnel connection failed: 407 ...`): not any error text
+    holding "407", which a port or a host name may (a refused connection to port 40712 was once read
+    as a proxy asking for credentials)."""
+    return "tunnel connection failed: 407" in text.lower()
 
 
 def _proxy_auth(proxy: str, origin: str) -> ProxyAuthenticationError:
@@ -384,7 +391,7 @@ def network_reason(exc: BaseException, proxy: str | None = None) -> str:
     """A few words for a log line: `connection refused`, `name not resolved`... (urllib3 or requests errors)."""
     exc = _innermost(exc)
     text = str(exc).lower()
-    if "407" in text:
+    if proxy_wants_credentials(text):
         return "the proxy asked for credentials (407): put user and password in the proxy URL"
     via = f" (via proxy {safe_proxy(proxy)})" if proxy else ""
     if isinstance(exc, u3.NameResolutionError) or "name or service not known" in text or "nodename" in text:

@@ -57,8 +57,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 @contextlib.contextmanager
 def refused_port(host: str = "127.0.0.1") -> t.Iterator[int]:
     """A port that refuses connections while the block runs: bound here and never listening. A port
-    `free_port` returned can be taken by any process before the tap connects (a CI run once met a
-    proxy there that answered 407)."""
+    `free_port` returned can be taken by any process before the tap connects. (A CI run once read
+    "the proxy asked for credentials (407)" here: the port was 4071x, and the tap took any error
+    text holding "407" for a proxy's answer; fixed in the tap.)"""
     with socket.socket() as sock:
         sock.bind((host, 0))
         yield sock.getsockname()[1]
