@@ -263,27 +263,48 @@ class SeenPackages:
     """SPDX package JSON texts -> the fields they gave (None: not an object), within a memory budget.
 
     Builds of one repository, and images on one base, list the same packages in the same words (syft
-    names a package by a hash of what it found): a text seen before is not decoded or mapped again.
-    The budget counts each text and its fields' objects (`sys.getsizeof`), as a hostile text of wide
-    characters costs four times its length in every field made of it; over `max_bytes` (or
-    `max_entries`) all is dropped, which costs one remapping per package. Texts over `max_text` bytes
-    are never kept.
+    names a package by a hash of what it found): a text kept is not decoded or mapped again. A text
+    is kept the second time it is mapped. The budget counts each text and its fields' objects, as a
+    hostile text of wide characters costs four times its length in every field made of it; over
+    `max_bytes` (or `max_entries`) all is dropped, which costs a remapping or two per package.
+    Texts over `max_text` bytes are never kept.
     """
 
     def __init__(self, max_bytes: int = 16 << 20, max_entries: int = 16384, max_text: int = 4096) -> None:
         self.max_bytes, self.max_entries, self.max_text = max_bytes, max_entries, max_text
         self.fields: dict[bytes, dict[str, t.Any] | None] = {}
         self.size = 0
+        self.once: set[int] = set()  # hashes of texts seen once, whose fields were not kept
 
     def remember(self, text: bytes, fields: dict[str, t.Any] | None) -> None:
+        """Keep `fields` for `text` the second time it is mapped: a first sync's packages, most of them
+        seen once, then cost a hash in a set, not their fields' memory held (20% of their time)."""
         if len(text) > self.max_text:
             return
-        cost = sys.getsizeof(text) + (sys.getsizeof(fields) + sum(map(sys.getsizeof, fields.values())) if fields else 0)
+        key = hash(text)
+        if key not in self.once:
+            if len(self.once) >= 4 * self.max_entries:
+                self.once.clear()
+            self.once.add(key)
+            return
+        cost = sys.getsizeof(text) + (_fields_bytes(text, fields) if fields else 0)
         if self.size + cost > self.max_bytes or len(self.fields) >= self.max_entries:
             self.fields.clear()
             self.size = 0
         self.fields[text] = fields
         self.size += cost
+
+
+_FIELDS_OVERHEAD = sys.getsizeof(dict.fromkeys(PACKAGE_FIELDS, "")) + len(PACKAGE_FIELDS) * sys.getsizeof("")
+
+
+def _fields_bytes(text: bytes, fields: dict[str, t.Any]) -> int:
+    """What a package's fields hold, at most: from an ASCII text with no \\u escape, every field is one
+    byte a character, and all of them together at most three times the text (its strings, the purl's
+    parts again, name@version); otherwise counted object by object (a wide character takes four)."""
+    if text.isascii() and b"\\u" not in text:
+        return 3 * len(text) + _FIELDS_OVERHEAD
+    return sys.getsizeof(fields) + sum(map(sys.getsizeof, fields.values()))
 
 
 _seen_spdx = SeenPackages()
