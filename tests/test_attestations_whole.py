@@ -182,8 +182,18 @@ def test_generated_documents_read_the_same_whole_and_streamed(monkeypatch: pytes
 def test_invalid_or_odd_json_reads_the_same_whole_and_streamed(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     assert_same(body, monkeypatch)
     if body.startswith(b'{"spdxVersion"'):  # and as an in-toto statement's predicate (the other base)
-        head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
-        assert_same(head + body + b"}", monkeypatch)
+        assert_same(_as_predicate(body), monkeypatch)
+
+
+def _spdx_statement(packages: list[t.Any]) -> bytes:
+    return json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": packages},
+                                SUBJECT)).encode()
+
+
+def _as_predicate(sbom_body: bytes) -> bytes:
+    """An in-toto statement whose predicate is `sbom_body`, byte for byte (the other base)."""
+    head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
+    return head + sbom_body + b"}"
 
 
 def _packages_read(body: bytes) -> list[dict]:
@@ -200,8 +210,7 @@ def test_an_spdx_package_seen_before_is_mapped_once(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sbom, "spdx_package", lambda pkg: mapped.append(pkg["name"]) or real(pkg))
 
     def document(numbers: range) -> bytes:
-        return json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": [
-            spdx_package(i) for i in numbers]}, SUBJECT)).encode()
+        return _spdx_statement([spdx_package(i) for i in numbers])
 
     first = _packages_read(document(range(0, 4)))
     second = _packages_read(document(range(2, 6)))
@@ -212,14 +221,8 @@ def test_an_spdx_package_seen_before_is_mapped_once(monkeypatch: pytest.MonkeyPa
     assert second[:2] == first[2:] and [p["name"] for p in second] == ["pkg-2", "pkg-3", "pkg-4", "pkg-5"]
     assert second[0]["purl"] == "pkg:npm/pkg-2@1.2.0" and second[0]["supplier"] == "Example Corp"
     # The same package in other words (another key order) is another text: mapped, to the same fields.
-    reordered = json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": [
-        dict(reversed(spdx_package(2).items()))]}, SUBJECT)).encode()
+    reordered = _spdx_statement([dict(reversed(spdx_package(2).items()))])
     assert _packages_read(reordered) == first[2:3] and mapped[-1] == "pkg-2"
-
-
-def _spdx_statement(packages: list[t.Any]) -> bytes:
-    return json.dumps(statement("https://spdx.dev/Document", {"spdxVersion": "SPDX-2.3", "packages": packages},
-                                SUBJECT)).encode()
 
 
 def test_the_package_texts_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,8 +315,7 @@ def test_a_repeated_packages_key_reads_the_same_by_text_as_decoded(last: bytes,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """As documented in `whole`, where the streaming reader differs: the last `packages` counts."""
     sbom_body = b'{"spdxVersion": "SPDX-2.3", "packages": [{"name": "p"}, 7, {"name": "p"}], "packages": ' + last + b"}"
-    head = json.dumps(statement("https://spdx.dev/Document", {}, SUBJECT)).encode()[:-len(b"{}}")]
-    for body in (sbom_body, head + sbom_body + b"}"):
+    for body in (sbom_body, _as_predicate(sbom_body)):
         monkeypatch.setattr(sbom, "_seen_spdx", sbom.SeenPackages())
         got = outcome(body, "whole", monkeypatch)
         assert got == outcome(body, "whole-general", monkeypatch)
