@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import types
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -251,6 +252,7 @@ class PackageFetch:
         self._manifests_pending = 1  # this constructor's own, until every top manifest is submitted
         self._planning = False
         self._planning_error: BaseException | None = None
+        self._planning_traceback: types.TracebackType | None = None  # as raised on the worker, kept as it was
         self._planned = threading.Event()
         deleted = {job.digest for job in jobs if job.deleted}
         for digest in self.tops:
@@ -280,7 +282,7 @@ class PackageFetch:
             self._plan_documents()
         except BaseException as exc:  # raised on the caller's thread by `done` (a cancelled fetch too)
             with self._lock:
-                self._planning_error = exc
+                self._planning_error, self._planning_traceback = exc, exc.__traceback__
         finally:
             self._planned.set()
 
@@ -389,8 +391,8 @@ class PackageFetch:
         with self._lock:
             if len(self.manifests) + len(self.configs) != len(seen):
                 return False
-            if self._planning_error is not None:
-                raise self._planning_error
+            if self._planning_error is not None:  # each raise would add this frame to the stored traceback
+                raise self._planning_error.with_traceback(self._planning_traceback)
             if self.options.wanted and self.document_refs is None:
                 return False  # a worker is planning them
             return all(f.done() for f in self.documents.values())

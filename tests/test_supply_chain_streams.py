@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import typing as t
 from pathlib import Path
 
@@ -411,5 +412,12 @@ def test_a_failure_while_planning_the_documents_reaches_the_caller(chain, monkey
         waiter.join(30)
         assert not waiter.is_alive(), "the caller waits forever"
         assert [str(e) for e in raised] == ["a bug in planning"]
+        depths = []
+        for _ in range(3):  # each call raises the one stored error: its traceback must not grow with the calls
+            with pytest.raises(RuntimeError) as again:
+                fetch.done()
+            depths.append(len(traceback.extract_tb(again.value.__traceback__)))
+        assert depths[0] == depths[1] == depths[2], depths
+        assert any(frame.name == "broken" for frame in traceback.extract_tb(again.value.__traceback__))
     finally:
         fetcher.close()
