@@ -7,6 +7,7 @@ handler, not at each call site.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -15,9 +16,14 @@ _secrets: set[str] = set()
 
 
 def register_secret(value: object) -> None:
-    """Remember a value that must never be printed."""
-    if isinstance(value, str) and len(value) >= 4:  # a wrong type is refused by the settings check, later
-        _secrets.add(value)
+    """Remember a value that must never be printed, in each form an error text may show it in: as it is,
+    stripped, escaped as `repr` shows a str or its UTF-8 bytes (an HTTP library's "Invalid header value
+    b'Bearer ...\\n'"), and as JSON escapes it."""
+    if not isinstance(value, str):  # a wrong type is refused by the settings check, later
+        return
+    forms = {value, value.strip(), repr(value)[1:-1], repr(value.encode("utf-8", "surrogatepass"))[2:-1],
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    _secrets.update(form for form in forms if len(form) >= 4)
 
 
 def redact(text: str) -> str:

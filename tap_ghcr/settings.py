@@ -167,6 +167,22 @@ def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> l
     return out
 
 
+def clean_token(value: object, source: str = "`token`") -> tuple[object, str | None]:
+    """The token without the whitespace around it (a secret file or `echo` leaves a newline: the header
+    would carry it, and the HTTP library refuse it), and why what is left is no token, if it is not.
+
+    GitHub's tokens are visible ASCII; a space, line break, control or other character inside one is
+    a paste gone wrong, and a header the HTTP library would refuse, printing it. The problem never
+    quotes the value."""
+    if not isinstance(value, str):
+        return value, None
+    token = value.strip()
+    if all("!" <= c <= "~" for c in token):
+        return token, None
+    return token, (f"{source} holds a space, line break, control or non-ASCII character inside it: give the "
+                   "token alone, as GitHub showed it")
+
+
 def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """What the JSON schema cannot say about the settings: each problem names its setting."""
     problems: list[str] = []

@@ -29,7 +29,13 @@ from tap_ghcr.progress import Progress
 from tap_ghcr.redact import install_log_redaction, register_secret
 from tap_ghcr.registry import RegistryError, RegistryUnreachableError
 from tap_ghcr.registry.retry import GITHUB_POLICY, REGISTRY_POLICY, RetryPolicy
-from tap_ghcr.settings import check_environment, lower_case_image, setting_problems, unknown_settings
+from tap_ghcr.settings import (
+    check_environment,
+    clean_token,
+    lower_case_image,
+    setting_problems,
+    unknown_settings,
+)
 from tap_ghcr.sync import SyncCore
 
 quiet_sdk("tap-ghcr", [])  # before the SDK's first lines, logged while the tap is built
@@ -225,8 +231,10 @@ class TapGHCR(Tap):
         other runners may pass extras), with the closest known name, since a misspelled
         `organisations` would otherwise silently extract the wrong scope.
         """
-        token = self._config.get("token")
-        register_secret(token if isinstance(token, str) else None)
+        token_problem = None
+        if "token" in self._config:
+            register_secret(self._config["token"])
+            self._config["token"], token_problem = clean_token(self._config["token"])
         images = self._config.get("images")
         if isinstance(images, list):
             self._config["images"] = [lower_case_image(e) if isinstance(e, str) else e for e in images]
@@ -242,7 +250,7 @@ class TapGHCR(Tap):
                 "`token` must be a string" if "config['token']" in e else e for e in exc.errors
             ]
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-        problems = setting_problems(self._config)
+        problems = [*([token_problem] if token_problem else []), *setting_problems(self._config)]
         if problems and raise_errors:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return [*warnings, *problems]
@@ -261,9 +269,13 @@ class TapGHCR(Tap):
     @cached_property
     def token(self) -> str | None:
         """The configured token, else GITHUB_TOKEN, registered for redaction."""
-        value = self.config.get("token") or os.environ.get("GITHUB_TOKEN") or None
-        register_secret(value)
-        return value
+        value = self.config.get("token")
+        if not value:
+            register_secret(os.environ.get("GITHUB_TOKEN"))
+            value, problem = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
+            if problem:
+                raise ConfigError(f"invalid settings: {problem}")
+        return value or None
 
     @cached_property
     def images(self) -> dict[str, ImageRef]:

@@ -360,3 +360,65 @@ def test_a_reader_that_closes_stdout_at_once_gets_one_line(tmp_path, args):
     assert proc.wait(timeout=60) == 1, stderr
     assert [line for line in stderr.splitlines() if " | INFO " not in line] == [
         "tap-ghcr: error: the reader of stdout closed it before the output ended"], stderr
+
+
+def _secret_pieces(token: str) -> list[str]:
+    """The forms a token could be printed in: as it is, escaped as Python shows it, and each line of it."""
+    return [token, token.strip(), repr(token)[1:-1], *(p for p in token.split() if len(p) > 6)]
+
+
+@pytest.mark.parametrize("where", ["config", "GITHUB_TOKEN", "TAP_GHCR_TOKEN"])
+@pytest.mark.parametrize("padding", ["\n", "\r\n", " \t", "\n\n"])
+def test_a_token_read_from_a_file_with_its_newline_still_works(world, tmp_path, where, padding):
+    """Found by review: a secret file mounted into a container usually ends in a newline. Its token went
+    into the header as it was, and the HTTP library's error printed it in full, with a traceback."""
+    import os
+
+    config = world.config()
+    token = config.pop("token") + padding
+    catalog = _rest_only_catalog(config, tmp_path)
+    if where == "config":
+        run = run_tap({**config, "token": token}, tmp_path, catalog=catalog)
+        stdout, stderr, code = run.stdout, run.stderr, run.returncode
+    elif where == "GITHUB_TOKEN":
+        run = run_tap(config, tmp_path, catalog=catalog, env={"GITHUB_TOKEN": token})
+        stdout, stderr, code = run.stdout, run.stderr, run.returncode
+    else:
+        catalog_file = tmp_path / "catalog.json"
+        catalog_file.write_text(json.dumps(catalog))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_GHCR_") and k != "GITHUB_TOKEN"}
+        env.update({"TAP_GHCR_TOKEN": token, "TAP_GHCR_API_URL": config["api_url"],
+                    "TAP_GHCR_ORGANIZATIONS": '["acme"]', "TAP_GHCR_REGISTRY_URL": config["registry_url"],
+                    "TAP_GHCR_RETRY_BASE_SECONDS": "0.02"})
+        proc = subprocess.run([tap_executable(), "--config", "ENV", "--catalog", str(catalog_file)],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    assert code == 0, stderr[-3000:]
+    assert any(json.loads(line)["type"] == "RECORD" for line in stdout.splitlines())
+    for piece in _secret_pieces(token):
+        assert piece not in stdout + stderr, "the token was printed"
+
+
+@pytest.mark.parametrize("token", ["ghp_inside\nnewline0000000000000000000000000", "ghp_tab\tinside00000000000000000",
+                                   "ghp_nul\x00inside000000000000000000000", "ghp_del\x7finside000000000000000000000",
+                                   "ghp_space inside00000000000000000000000", "ghp_wide\u2028break000000000000000000"])
+def test_a_token_with_a_break_inside_is_one_line_that_does_not_print_it(world, tmp_path, token):
+    """A line break, control character or space inside a token (two lines pasted, a stray keystroke) is no
+    token GitHub issues: one settings line, before any request, and the token is not printed."""
+    run = run_tap(world.config(token=token), tmp_path)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert line.startswith("tap-ghcr: error: invalid settings: `token`"), line
+    assert not run.stdout.strip(), "nothing was extracted with it"
+    for piece in _secret_pieces(token):
+        assert piece not in run.stdout + run.stderr, "the token was printed"
+
+
+def test_a_github_token_variable_with_a_break_inside_is_one_line_that_does_not_print_it(world, tmp_path):
+    config = world.config()
+    token = config.pop("token")[:20] + "\n" + "0" * 20
+    run = run_tap(config, tmp_path, env={"GITHUB_TOKEN": token})
+    assert run.returncode == 1
+    assert _one_error_line(run.stderr).startswith("tap-ghcr: error: invalid settings: GITHUB_TOKEN holds")
+    for piece in _secret_pieces(token):
+        assert piece not in run.stdout + run.stderr, "the token was printed"

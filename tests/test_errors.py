@@ -219,3 +219,16 @@ def test_log_records_keep_their_traceback_with_secrets_replaced():
     text = stream.getvalue()
     assert "Traceback (most recent call last)" in text and "ValueError: bad ***" in text
     assert text.startswith("failed with ***") and SECRET not in text
+
+
+@pytest.mark.parametrize("secret", ["ghp_line\nbreak0000", "ghp_tail00000000\n", "ghp_ctl\x01\x7f000",
+                                    "ghp_wide\u00e9\u2028x000"])
+def test_a_secret_is_masked_in_the_escaped_form_python_prints_it_in(secret):
+    """An exception's text shows a header as `repr` shows it: `\\n` as two characters, non-ASCII as `\\xNN`
+    bytes. Found by review: `Invalid header value b'Bearer ghp_...\\n'` printed the token."""
+    from tap_ghcr.redact import redact, register_secret
+
+    register_secret(secret)
+    for shown in (repr(secret), repr(f"Bearer {secret}".encode()), f"Bearer {secret}", str([secret])):
+        masked = redact(f"Invalid header value {shown}")
+        assert "ghp_" not in masked, masked

@@ -146,3 +146,27 @@ def test_environment_values_that_parse_pass(monkeypatch):
     monkeypatch.setenv("TAP_GHCR_MAX_WORKERS", "4")
     monkeypatch.setenv("TAP_GHCR_ORGANIZATIONS", json.dumps(["acme"]))
     settings.check_environment(TapGHCR.config_jsonschema, "TAP_GHCR_")
+
+
+@pytest.mark.parametrize(("value", "token", "refused"), [
+    ("ghp_abc123", "ghp_abc123", False),
+    ("ghp_abc123\n", "ghp_abc123", False),
+    ("\r\n ghp_abc123 \t\n", "ghp_abc123", False),
+    ("", "", False),
+    ("\n", "", False),
+    ("ghp_a\nb", "ghp_a\nb", True),
+    ("ghp_a b", "ghp_a b", True),
+    ("ghp_a\x00b", "ghp_a\x00b", True),
+    ("ghp_a\x7fb", "ghp_a\x7fb", True),
+    ("ghp_a\u00e9b", "ghp_a\u00e9b", True),
+    (5, 5, False),  # a wrong type: the schema check names it
+    (None, None, False),
+])
+def test_clean_token(value, token, refused):
+    from tap_ghcr.settings import clean_token
+
+    cleaned, problem = clean_token(value)
+    assert cleaned == token
+    assert (problem is not None) == refused
+    if problem:
+        assert problem.startswith("`token` holds") and "ghp_" not in problem
