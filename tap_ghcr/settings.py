@@ -167,6 +167,27 @@ def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> l
     return out
 
 
+#: The settings that say whose packages to read; with none of them, the token's own are read.
+SCOPE_SETTINGS = ("organizations", "users", "images")
+
+
+def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> str | None:
+    """A problem when no scope setting is given but an unknown setting looks like one (`organisations`):
+    the tap would read the token's own packages instead, and the warehouse get the wrong owner's
+    inventory from a run that succeeds. Other unknown settings are only warned about."""
+    if any(config.get(key) for key in SCOPE_SETTINGS):
+        return None
+    known = sorted(known)
+    for key in sorted(config):
+        if key in known or key in HIDDEN_SETTINGS:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        if close and close[0] in SCOPE_SETTINGS:
+            return (f"unknown setting `{key}`: did you mean `{close[0]}`? With no `organizations`, `users` or "
+                    "`images` the tap would read the token's own packages instead")
+    return None
+
+
 def clean_token(value: object, source: str = "`token`") -> tuple[object, str | None]:
     """The token without the whitespace around it (a secret file or `echo` leaves a newline: the header
     would carry it, and the HTTP library refuse it), and why what is left is no token, if it is not.

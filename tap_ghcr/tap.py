@@ -33,6 +33,7 @@ from tap_ghcr.settings import (
     check_environment,
     clean_token,
     lower_case_image,
+    misspelled_scope,
     setting_problems,
     unknown_settings,
 )
@@ -228,8 +229,9 @@ class TapGHCR(Tap):
         """Schema errors and settings.setting_problems become one `invalid settings` line.
 
         Secrets are never echoed. Unknown settings are only warned about (Meltano and
-        other runners may pass extras), with the closest known name, since a misspelled
-        `organisations` would otherwise silently extract the wrong scope.
+        other runners may pass extras), with the closest known name; but one that looks like a
+        scope setting when none is given (`organisations`) is an error, since the run would
+        otherwise read the token's own packages and succeed.
         """
         token_problem = None
         if "token" in self._config:
@@ -243,6 +245,7 @@ class TapGHCR(Tap):
         type(self).append_builtin_config(known)
         for warning in unknown_settings(self._config, known["properties"]):
             self.logger.warning(warning)
+        typo = misspelled_scope(self._config, known["properties"])
         try:
             warnings = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -250,7 +253,7 @@ class TapGHCR(Tap):
                 "`token` must be a string" if "config['token']" in e else e for e in exc.errors
             ]
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-        problems = [*([token_problem] if token_problem else []), *setting_problems(self._config)]
+        problems = [p for p in (token_problem, typo) if p] + setting_problems(self._config)
         if problems and raise_errors:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return [*warnings, *problems]

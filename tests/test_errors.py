@@ -232,3 +232,18 @@ def test_a_secret_is_masked_in_the_escaped_form_python_prints_it_in(secret):
     for shown in (repr(secret), repr(f"Bearer {secret}".encode()), f"Bearer {secret}", str([secret])):
         masked = redact(f"Invalid header value {shown}")
         assert "ghp_" not in masked, masked
+
+
+def test_a_misspelled_scope_with_no_scope_given_fails_before_reading_the_tokens_own_packages(world, tmp_path):
+    """Found by review: `organisations` only warned, then the tap read the token's own packages and exited 0."""
+    config = world.config()
+    config["organisations"] = config.pop("organizations")
+    config.pop("users", None)
+    requests_before = len(world.github.log)
+    run = run_tap(config, tmp_path)
+    assert run.returncode == 1
+    line = one_clean_error_line(run.stderr)
+    assert line.startswith("tap-ghcr: error: invalid settings: unknown setting `organisations`: did you mean "
+                           "`organizations`?"), line
+    assert not run.stdout.strip()
+    assert len(world.github.log) == requests_before, "GitHub was asked (the token's own packages)"

@@ -170,3 +170,23 @@ def test_clean_token(value, token, refused):
     assert (problem is not None) == refused
     if problem:
         assert problem.startswith("`token` holds") and "ghp_" not in problem
+
+
+@pytest.mark.parametrize(("config", "refused"), [
+    ({"organisations": ["a"]}, "organisations"),
+    ({"user": ["a"]}, "user"),
+    ({"image": ["a/b"]}, "image"),
+    ({"Organizations": ["a"]}, "Organizations"),
+    ({"organisations": ["a"], "users": ["b"]}, None),  # a scope is given: only the warning
+    ({"organisations": ["a"], "images": ["a/b"]}, None),
+    ({"package_pattern": ["*"]}, None),  # not a scope setting: the warning only
+    ({"zzzz": 1}, None),
+    ({}, None),
+    ({"retry_base_seconds": 0.1}, None),
+])
+def test_an_unknown_setting_that_looks_like_the_missing_scope_is_refused(config, refused):
+    problem = settings.misspelled_scope(config, KNOWN)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem and problem.startswith(f"unknown setting `{refused}`: did you mean `"), problem
