@@ -157,14 +157,26 @@ HIDDEN_SETTINGS = frozenset({"retry_base_seconds"})
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
     """A warning for each setting the tap does not know, with the closest known name."""
     known = sorted(known)
-    out = []
-    for key in sorted(config):
-        if key in known or key in HIDDEN_SETTINGS:
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean `{close[0]}`?" if close else f"; known settings: {', '.join(known)}"
-        out.append(f"unknown setting `{key}` is ignored{hint}")
-    return out
+    return [f"unknown setting `{key}` is ignored{_hint(key, known, 'settings')}"
+            for key in sorted(config) if key not in known and key not in HIDDEN_SETTINGS]
+
+
+def unknown_catalog_streams(names: t.Iterable[str], known: t.Iterable[str]) -> list[str]:
+    """A warning for each catalog entry that is none of the tap's streams (a catalog from another tap or
+    version, an id edited by hand): the SDK skips it without a word, and a renamed `tags` is not synced."""
+    known = sorted(known)
+    return [f"the catalog's stream `{name}` is not one of this tap's, and is ignored{_hint(name, known, 'streams')}"
+            for name in sorted(set(names)) if name not in known]
+
+
+def _hint(name: str, known: list[str], what: str) -> str:
+    close = _closest(name, known)
+    return f"; did you mean `{close}`?" if close else f"; known {what}: {', '.join(known)}"
+
+
+def _closest(name: str, known: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 #: The settings that say whose packages to read; with none of them, the token's own are read.
@@ -181,9 +193,9 @@ def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> s
     for key in sorted(config):
         if key in known or key in HIDDEN_SETTINGS:
             continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if close and close[0] in SCOPE_SETTINGS:
-            return (f"unknown setting `{key}`: did you mean `{close[0]}`? With no `organizations`, `users` or "
+        close = _closest(key, known)
+        if close in SCOPE_SETTINGS:
+            return (f"unknown setting `{key}`: did you mean `{close}`? With no `organizations`, `users` or "
                     "`images` the tap would read the token's own packages instead")
     return None
 

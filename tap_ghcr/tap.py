@@ -35,6 +35,7 @@ from tap_ghcr.settings import (
     lower_case_image,
     misspelled_scope,
     setting_problems,
+    unknown_catalog_streams,
     unknown_settings,
 )
 from tap_ghcr.sync import SyncCore
@@ -266,6 +267,9 @@ class TapGHCR(Tap):
         super().__init__(*args, **kwargs)
         if isinstance(self.message_writer, LineWriter):
             self.message_writer.marking = self.writing
+        if self.input_catalog is not None:
+            for warning in unknown_catalog_streams(self.input_catalog.keys(), self.streams):
+                self.logger.warning(warning)
         _ = self.token  # registers GITHUB_TOKEN for redaction too
         install_log_redaction()  # after the SDK set up its handlers
 

@@ -422,3 +422,17 @@ def test_a_github_token_variable_with_a_break_inside_is_one_line_that_does_not_p
     assert _one_error_line(run.stderr).startswith("tap-ghcr: error: invalid settings: GITHUB_TOKEN holds")
     for piece in _secret_pieces(token):
         assert piece not in run.stdout + run.stderr, "the token was printed"
+
+
+def test_a_catalog_stream_the_tap_does_not_know_is_named_in_a_warning(world, tmp_path):
+    """Found by review: a catalog whose `tags` entry was renamed `tagz` synced no tags and said nothing."""
+    config = world.config()
+    catalog = _rest_only_catalog(config, tmp_path)
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "package_versions":
+            entry["tap_stream_id"] = entry["stream"] = "package_version"
+    run = run_tap(config, tmp_path, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert ("the catalog's stream `package_version` is not one of this tap's, and is ignored; did you mean "
+            "`package_versions`?") in run.stderr
+    assert run.records("packages") and not run.records("package_versions")

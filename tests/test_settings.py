@@ -190,3 +190,15 @@ def test_an_unknown_setting_that_looks_like_the_missing_scope_is_refused(config,
         assert problem is None
     else:
         assert problem and problem.startswith(f"unknown setting `{refused}`: did you mean `"), problem
+
+
+IGNORED = "the catalog's stream `{}` is not one of this tap's, and is ignored; "
+
+
+@pytest.mark.parametrize(("names", "warnings"), [
+    (["packages", "tags"], []),
+    (["packages", "tagz"], [IGNORED.format("tagz") + "did you mean `tags`?"]),
+    (["packages", "zzzz", "zzzz"], [IGNORED.format("zzzz") + "known streams: manifests, packages, tags"]),
+])
+def test_unknown_catalog_streams_are_named(names, warnings):
+    assert settings.unknown_catalog_streams(names, ["packages", "tags", "manifests"]) == warnings
