@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tap_ghcr.errors import ConfigError
+
+#: A path component of a repository name, in the OCI distribution spec's grammar.
+_NAME_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ def parse_image(entry: str, registry_url: str) -> ImageRef:
             base = f"https://{first}"
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
+    bad = next((p for p in parts if not _NAME_PART.match(p.lower())), None)
+    if bad is not None:  # the registry would answer NAME_INVALID, or the URL not be one
+        raise ConfigError(f"`images` entry {entry!r}: {bad!r} is no repository name part (letters and digits, "
+                          "joined by `.`, `_`, `__` or dashes)")
     return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
 
 

@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 from tap_ghcr.errors import ConfigError
+from tap_ghcr.models import parse_image
 
 try:  # the parser the SDK reads `start_date` with: what passes here passes the sync
     from singer_sdk.helpers._compat import datetime_fromisoformat
@@ -240,9 +241,15 @@ def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         problems.append(f"`registry_url` {registry!r} ends in /v2: give the registry's base URL, e.g. https://ghcr.io")
     images = config.get("images")
     if isinstance(images, list):
+        base = registry if isinstance(registry, str) else "https://ghcr.io"
         for entry in images:
             if isinstance(entry, str) and not entry.strip():
                 problems.append('`images` holds an empty entry: give "owner/name" or "host/owner/name"')
+            elif isinstance(entry, str):
+                try:  # here, not when the sync reaches the entry: after SCHEMA lines, without this line's prefix
+                    parse_image(entry, base)
+                except ConfigError as exc:
+                    problems.append(str(exc))
     return problems
 
 

@@ -436,3 +436,13 @@ def test_a_catalog_stream_the_tap_does_not_know_is_named_in_a_warning(world, tmp
     assert ("the catalog's stream `package_version` is not one of this tap's, and is ignored; did you mean "
             "`package_versions`?") in run.stderr
     assert run.records("packages") and not run.records("package_versions")
+
+
+def test_a_bad_images_entry_is_a_settings_line_before_any_output(world, tmp_path):
+    """Found by review: it was named only when the sync reached it, after SCHEMA and STATE lines, and
+    without the `invalid settings:` prefix."""
+    run = run_tap(world.config(images=["acme/web", "not a reference!"]), tmp_path)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert line.startswith("tap-ghcr: error: invalid settings: `images` entry 'not a reference!'"), line
+    assert not run.stdout.strip()

@@ -98,6 +98,17 @@ def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
     ({"users": [""]}, "`users` entry '' is no GitHub login"),
     ({"package_patterns": []}, "`package_patterns` is empty, so nothing would match"),
     ({"images": [""]}, "`images` holds an empty entry"),
+    ({"images": ["acme/web", "ghcr.io/acme/tools/api", "localhost:5000/a_b/c-d.e__f"]}, None),
+    ({"images": ["not a reference!"]}, "`images` entry 'not a reference!': expected `owner/name`"),
+    ({"images": ["acme/we b"]}, "`images` entry 'acme/we b': 'we b' is no repository name part"),
+    ({"images": ["acme/web!"]}, "`images` entry 'acme/web!': 'web!' is no repository name part"),
+    ({"images": ["acme/-web"]}, "`images` entry 'acme/-web': '-web' is no repository name part"),
+    ({"images": ["acme/web%2Fx"]}, "`images` entry 'acme/web%2Fx': 'web%2Fx' is no repository name part"),
+    ({"images": ["acme/web?x=1"]}, "`images` entry 'acme/web?x=1': 'web?x=1' is no repository name part"),
+    ({"images": ["https://ghcr.io/acme/web"]}, "`images` entry 'https://ghcr.io/acme/web': give `[host/]owner"),
+    ({"images": ["acme/web:1.0"]}, "`images` entry 'acme/web:1.0': give a repository, without tag or digest"),
+    ({"images": ["acme/web@sha256:" + "0" * 64]}, "`images` entry 'acme/web@sha256:"),
+    ({"images": ["acme"]}, "`images` entry 'acme': expected `owner/name`"),
 ])
 def test_setting_problems(config, problem):
     found = settings.setting_problems(config)
