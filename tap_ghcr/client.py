@@ -40,6 +40,7 @@ from tap_ghcr.registry.transport import (
     proxy_wants_credentials,
     safe_proxy,
 )
+from tap_ghcr.settings import refused_token_note
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -206,16 +207,14 @@ class GitHubStream(RESTStream):
                 "put user and password in the proxy URL"
             )
         message = redact(_github_message(response))
+        note = refused_token_note(self._tap.token) if status in (401, 403) else None  # type: ignore[attr-defined]
         if status == 401:
-            raise GitHubAuthError(
-                f"GitHub rejected the token (401 {message}): set a valid `token` "
-                "(or GITHUB_TOKEN) with the read:packages scope"
-            )
+            raise GitHubAuthError(f"GitHub rejected the token (401 {message}): " + (
+                note or "set a valid `token` (or GITHUB_TOKEN) with the read:packages scope"))
         if status == 403:
-            raise GitHubAuthError(
-                f"GitHub refused access to {path} (403 {message}): the token needs the "
-                "read:packages scope (a classic PAT; fine-grained tokens cannot read packages)"
-            )
+            raise GitHubAuthError(f"GitHub refused access to {path} (403 {message}): " + (
+                note or "the token needs the read:packages scope (a classic PAT; fine-grained tokens cannot read "
+                        "packages)"))
         if status == 404:
             raise GitHubNotFoundError(
                 f"{self.not_found_hint} not found at {path} (404): check the name, "

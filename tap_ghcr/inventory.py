@@ -45,6 +45,7 @@ from tap_ghcr.registry import (
 from tap_ghcr.registry.client import read_object
 from tap_ghcr.registry.retry import REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.registry.transport import ProxyNotSupportedError
+from tap_ghcr.settings import refused_token_note
 
 logger = logging.getLogger("tap-ghcr")
 
@@ -118,8 +119,10 @@ class RegistryFetcher:
     def warn_denied(self, repository: str, client: RegistryClient) -> None:
         if repository not in self._denied:
             self._denied.add(repository)
-            hint = "private image? set `token`" if client.base_url == self.registry_url and not self._credentials() \
-                else "does the token have read:packages, and access to this package?"
+            credentials = self._credentials()
+            hint = "private image? set `token`" if client.base_url == self.registry_url and not credentials \
+                else refused_token_note(credentials[1] if credentials else None) \
+                or "does the token have read:packages, and access to this package?"
             logger.warning("registry %s refused %s (%s)", client.base_url, repository, hint)
 
     @property

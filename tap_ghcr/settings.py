@@ -217,6 +217,15 @@ def clean_token(value: object, source: str = "`token`") -> tuple[object, str | N
                    "token alone, as GitHub showed it")
 
 
+def refused_token_note(token: str | None) -> str | None:
+    """What a refused token's prefix says: GitHub Packages does not accept fine-grained tokens, which
+    GitHub otherwise answers like a token without the scope."""
+    if token and token.startswith("github_pat_"):
+        return ("this is a fine-grained token (github_pat_...), which GitHub Packages does not accept: use a "
+                "classic personal access token (ghp_...) with read:packages, or a workflow's GITHUB_TOKEN")
+    return None
+
+
 def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """What the JSON schema cannot say about the settings: each problem names its setting."""
     problems: list[str] = []

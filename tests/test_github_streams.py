@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import catalog_selecting, run_tap
@@ -153,3 +155,58 @@ def _builder(dataset, package):
     from tests.emulator.dataset import PackageBuilder
 
     return PackageBuilder(dataset, package)
+
+
+def _answer(status: int, body: dict, url: str = "https://api.github.com/orgs/acme/packages?package_type=container"):
+    """A GitHub answer built by hand, as `requests` would hand it to `validate_response`."""
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.headers["Content-Type"] = "application/json"
+    response.url = url
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+@pytest.mark.parametrize(("status", "token", "expected"), [
+    (401, "ghp_" + "a" * 36, "GitHub rejected the token (401 Bad credentials): set a valid `token` (or GITHUB_TOKEN) "
+                             "with the read:packages scope"),
+    (401, "github_pat_11AAAA" + "a" * 60, "GitHub rejected the token (401 Bad credentials): this is a fine-grained "
+                                          "token (github_pat_...), which GitHub Packages does not accept"),
+    (403, "github_pat_11AAAA" + "a" * 60, "GitHub refused access to /orgs/acme/packages (403 Bad credentials): this "
+                                          "is a fine-grained token"),
+    (403, "ghp_" + "a" * 36, "GitHub refused access to /orgs/acme/packages (403 Bad credentials): the token needs "
+                             "the read:packages scope"),
+])
+def test_a_refused_token_is_explained_by_its_kind(status, token, expected):
+    """In process, on a hand-built answer: a fine-grained token is named as such (GitHub answers it like a
+    token without the scope), and the message never holds the token."""
+    from tap_ghcr.errors import GitHubAuthError
+    from tap_ghcr.tap import TapGHCR
+
+    tap = TapGHCR(config={"token": token, "organizations": ["acme"]}, validate_config=True, setup_mapper=False)
+    stream = tap.streams["packages"]
+    with pytest.raises(GitHubAuthError) as raised:
+        stream.validate_response(_answer(status, {"message": "Bad credentials"}))
+    assert str(raised.value).startswith(expected), str(raised.value)
+    assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize(("token", "hint"), [
+    ("github_pat_11AAAA" + "a" * 60, "this is a fine-grained token (github_pat_...)"),
+    ("ghp_" + "a" * 36, "does the token have read:packages, and access to this package?"),
+    (None, "private image? set `token`"),
+])
+def test_a_registry_refusal_is_explained_by_the_tokens_kind(caplog, token, hint):
+    from tap_ghcr.inventory import RegistryFetcher
+
+    fetcher = RegistryFetcher("https://ghcr.io", credentials=lambda: ("me", token) if token else None, max_workers=1)
+    try:
+        with caplog.at_level("WARNING"):
+            fetcher.warn_denied("acme/web", fetcher.client())
+    finally:
+        fetcher.close()
+    (record,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert record.getMessage().startswith(f"registry https://ghcr.io refused acme/web ({hint}")
