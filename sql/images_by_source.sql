@@ -1,5 +1,6 @@
 -- Images by source repository and commit (as provenance and signing certificates claim: NOT verified).
 -- From SLSA provenance (BuildKit or GitHub) where there is one, else the signing certificate's repository.
+-- An image whose provenance names no source (a local build without VCS information) is `(not stated)`.
 WITH top AS (
     SELECT owner_login, package_name, digest
     FROM ghcr.manifests
@@ -10,7 +11,7 @@ WITH top AS (
     SELECT owner_login, package_name, index_digest, digest FROM ghcr.manifests WHERE index_digest IS NOT NULL
 ), claims AS (
     SELECT mem.owner_login, mem.package_name, mem.top_digest,
-           coalesce(a.source_uri, a.signer_repository)                           AS repository,
+           coalesce(a.source_uri, a.signer_repository, '(not stated)')           AS repository,
            coalesce(a.source_revision, a.signer_revision)                        AS revision,
            a.source || ' ' || a.kind                                             AS claimed_by
     FROM ghcr.attestations a
@@ -18,7 +19,7 @@ WITH top AS (
       ON mem.owner_login = a.owner_login AND mem.package_name = a.package_name AND mem.member = a.subject_digest
     JOIN top ON top.owner_login = mem.owner_login AND top.package_name = mem.package_name
             AND top.digest = mem.top_digest
-    WHERE coalesce(a.source_uri, a.signer_repository) IS NOT NULL
+    WHERE coalesce(a.source_uri, a.signer_repository) IS NOT NULL OR a.kind = 'provenance'
 )
 SELECT repository,
        left(revision, 12)                                                           AS commit,

@@ -78,6 +78,11 @@ def test_report_sql_runs_on_the_loaded_tables(warehouse):
                             "coverage_by_package"}
     per_package = {row[0]: row for row in results["images_per_package"]}
     assert per_package["acme/web"][1:5] == (2, 4, 4, 1)  # 2 indexes, 4 platform images, 4 attestations, 1 signature
+    web_tags = {t for t, in warehouse.sql("SELECT tag FROM ghcr.tags WHERE package_name = 'web' AND deleted_at IS "
+                                          "NULL").fetchall()}
+    assert any(t.startswith("sha256-") for t in web_tags), "the world signs web with cosign: a .sig tag"
+    assert per_package["acme/web"][5] == len({t for t in web_tags if not t.startswith("sha256-")}), \
+        "the tags people gave, not cosign's"
     unattested = {(row[0], row[2]) for row in results["unattested_images"]}
     assert ("acme/web", "latest, v1.1") not in unattested, "signed and attested"
     assert ("acme/web", "v1.0") in unattested, "attested but not signed"
