@@ -38,7 +38,50 @@ def table(columns: list[str], rows: list[tuple]) -> str:
     return "\n".join(out) if rows else line + "\n(none)"
 
 
+def serve(config_path: Path) -> int:
+    """Start the stand-ins alone and keep them up, for running `tap-ghcr` by hand, until Ctrl-C (or SIGTERM)."""
+    import json
+    import signal
+
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    world = start_world(demo_dataset())
+    stop = {"now": False}
+
+    def ask_stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, ask_stop)
+    signal.signal(signal.SIGTERM, ask_stop)
+    try:
+        written = config_path.with_name(config_path.name + ".part")  # whole or absent: a reader may be polling
+        written.write_text(json.dumps(world.config(), indent=2) + "\n")  # the emulator's own token only
+        written.replace(config_path)
+        shown = config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path
+        print(f"GitHub API emulator {world.github.url}, registry {world.registry.url} (real distribution registry)\n"
+              f"settings for them: {shown}\n"
+              f"  .venv/bin/tap-ghcr --config {shown} --discover > catalog.json\n"
+              f"  .venv/bin/tap-ghcr --config {shown} > out.jsonl\n"
+              "Ctrl-C stops them.", flush=True)
+        while not stop["now"]:
+            time.sleep(0.2)
+    finally:
+        world.stop()
+        config_path.unlink(missing_ok=True)  # its URLs are dead now
+    print("stopped", flush=True)
+    return 0
+
+
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve", action="store_true",
+                        help="only start the stand-ins and write settings for them, to run tap-ghcr by hand")
+    parser.add_argument("--settings-file", type=Path, default=ROOT / "output" / "emulator-config.json",
+                        help="with --serve: where to write the settings (default: output/emulator-config.json)")
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.settings_file.resolve())
     WAREHOUSE.parent.mkdir(exist_ok=True)
     WAREHOUSE.unlink(missing_ok=True)
     PAGE.unlink(missing_ok=True)  # a failed run leaves no page of an earlier one

@@ -84,3 +84,16 @@ def test_no_document_says_an_app_installation_token_works():
             assert claim not in flat, (name, claim)
     token = " ".join(texts["token setting"].split())
     assert "refuses fine-grained tokens and GitHub App installation tokens" in token
+
+
+def test_meltano_yml_declares_every_setting_the_tap_reports():
+    """Found by review: the README says meltano.yml declares every setting, and the SDK's stream-map and
+    flattening settings were missing (`meltano config` then refuses them without `--force`)."""
+    about = subprocess.run([tap_executable(), "--about", "--format", "json"], capture_output=True, text=True,
+                           timeout=60, check=True)
+    reported = set(json.loads(about.stdout)["settings"]["properties"])
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    extractor = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-ghcr")
+    assert {s["name"] for s in extractor["settings"]} == reported
+    hub = yaml.safe_load((ROOT / "plugins" / "extractors" / "tap-ghcr--tap-ghcr.yml").read_text())
+    assert {s["name"] for s in hub["settings"]} == reported
