@@ -226,6 +226,40 @@ def refused_token_note(token: str | None) -> str | None:
     return None
 
 
+#: Settings whose values are never shown in a problem.
+SECRET_SETTINGS = frozenset({"token"})
+
+_BOUNDS = {"minimum": "at least", "exclusiveMinimum": "over", "maximum": "at most", "exclusiveMaximum": "under"}
+_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object"}
+
+
+def schema_problems(config: t.Mapping[str, t.Any], schema: dict) -> list[str]:
+    """The settings schema's errors as a user reads them (the setting, what it must be, what it is), instead of
+    the validator's `'8' is not of type 'integer', 'null' in config['max_workers']`. Secrets are not shown."""
+    from jsonschema.validators import validator_for
+
+    errors = validator_for(schema)(schema).iter_errors(dict(config))
+    return list(dict.fromkeys(_schema_problem(e) for e in sorted(errors, key=lambda e: [str(p) for p in e.path])))
+
+
+def _schema_problem(error: t.Any) -> str:
+    path = list(error.absolute_path)
+    key = str(path[0]) if path else ""
+    where = (f"`{key}`" + (f" entry {path[1]}" if len(path) > 1 else "")) if key else "the settings"
+    shown = "" if key in SECRET_SETTINGS else f", not {json.dumps(error.instance, default=str)[:80]}"
+    kind, value = error.validator, error.validator_value
+    if kind == "type":
+        types = [v for v in (value if isinstance(value, list) else [value]) if v != "null"]
+        return f"{where} must be {' or '.join(_ARTICLES.get(v, f'a {v}') for v in types)}{shown}"
+    if kind in _BOUNDS:
+        return f"{where} must be {_BOUNDS[kind]} {value}{shown}"
+    if kind == "enum":
+        return f"{where} must be one of {', '.join(str(v) for v in value if v is not None)}{shown}"
+    if kind == "pattern":
+        return f"{where} must match {value}{shown}"
+    return f"{where} is not valid" if key in SECRET_SETTINGS else f"{where}: {error.message}"
+
+
 def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """What the JSON schema cannot say about the settings: each problem names its setting."""
     problems: list[str] = []

@@ -34,6 +34,7 @@ from tap_ghcr.settings import (
     clean_token,
     lower_case_image,
     misspelled_scope,
+    schema_problems,
     setting_problems,
     unknown_catalog_streams,
     unknown_settings,
@@ -250,7 +251,7 @@ class TapGHCR(Tap):
         try:
             warnings = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
-            problems = [
+            problems = schema_problems(self._config, known) or [  # (the SDK's words, should ours find none)
                 "`token` must be a string" if "config['token']" in e else e for e in exc.errors
             ]
             raise ConfigError("invalid settings: " + "; ".join(problems)) from None

@@ -213,3 +213,26 @@ IGNORED = "the catalog's stream `{}` is not one of this tap's, and is ignored; "
 ])
 def test_unknown_catalog_streams_are_named(names, warnings):
     assert settings.unknown_catalog_streams(names, ["packages", "tags", "manifests"]) == warnings
+
+
+@pytest.mark.parametrize(("config", "problems"), [
+    ({"max_workers": "8"}, ['`max_workers` must be an integer, not "8"']),
+    ({"max_workers": 0}, ["`max_workers` must be at least 1, not 0"]),
+    ({"max_document_mb": 0}, ["`max_document_mb` must be over 0, not 0"]),
+    ({"visibility": "secret"}, ['`visibility` must be one of public, private, internal, not "secret"']),
+    ({"api_url": "ftp://x"}, ['`api_url` must match ^https?://, not "ftp://x"']),
+    ({"organizations": "acme"}, ['`organizations` must be an array, not "acme"']),
+    ({"organizations": ["a", 5]}, ["`organizations` entry 1 must be a string, not 5"]),
+    ({"include_deleted_versions": "yes"}, ['`include_deleted_versions` must be a boolean, not "yes"']),
+    ({"max_workers": -1, "state_interval": "x"}, ["`max_workers` must be at least 1, not -1",
+                                                   '`state_interval` must be an integer, not "x"']),
+    ({"token": 5}, ["`token` must be a string"]),  # a secret's value is never shown
+    ({"token": ["ghp_secret"]}, ["`token` must be a string"]),
+    ({"organizations": ["a"], "max_workers": 8}, []),
+])
+def test_schema_problems_name_the_setting_what_it_must_be_and_what_it_is(config, problems):
+    from tap_ghcr.tap import TapGHCR
+
+    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
+    TapGHCR.append_builtin_config(schema)
+    assert settings.schema_problems(config, schema) == problems
