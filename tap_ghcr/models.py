@@ -8,8 +8,18 @@ from urllib.parse import urlsplit
 
 from tap_ghcr.errors import ConfigError
 
-#: A path component of a repository name, in the OCI distribution spec's grammar.
+#: A path component of a repository name, and a registry host, in the OCI distribution spec's grammar.
 _NAME_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                   r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?\Z")
+
+
+def _masked(entry: str) -> str:
+    """An `images` entry as an error may show it: any `user:password@` before the host masked."""
+    if "://" in entry:
+        return re.sub(r"://[^/@]*@", "://***@", entry)
+    host, slash, rest = entry.partition("/")
+    return f"***@{host.rpartition('@')[2]}{slash}{rest}" if "@" in host else entry
 
 
 @dataclass(frozen=True)
@@ -44,22 +54,29 @@ class ImageRef:
 def parse_image(entry: str, registry_url: str) -> ImageRef:
     """`owner/name`, `ghcr.io/owner/name`, or `localhost:5000/owner/name`."""
     value = entry.strip().strip("/")
+    shown = _masked(entry)
     if "://" in value:
-        raise ConfigError(f"`images` entry {entry!r}: give `[host/]owner/name`, not a URL")
+        raise ConfigError(f"`images` entry {shown!r}: give `[host/]owner/name`, not a URL")
+    if "@" in value.split("/", 1)[0]:
+        raise ConfigError(f"`images` entry {shown!r}: credentials do not go in `images` (set `token` and "
+                          "`username`, or the registry's own in `registry_url`)")
     if "@" in value or (":" in value.rsplit("/", 1)[-1]):
-        raise ConfigError(f"`images` entry {entry!r}: give a repository, without tag or digest")
+        raise ConfigError(f"`images` entry {shown!r}: give a repository, without tag or digest")
     parts = value.split("/")
     base = registry_url.rstrip("/")
     first = parts[0]
-    if len(parts) > 2 and ("." in first or ":" in first or first == "localhost"):
+    has_host = len(parts) > 2 and ("." in first or ":" in first or first == "localhost")
+    if has_host:
         parts = parts[1:]
         if first != urlsplit(base).netloc:
             base = f"https://{first}"
     if len(parts) < 2 or not all(parts):
-        raise ConfigError(f"`images` entry {entry!r}: expected `owner/name`")
-    bad = next((p for p in parts if not _NAME_PART.match(p.lower())), None)
+        raise ConfigError(f"`images` entry {shown!r}: expected `owner/name`")
+    if has_host and not _HOST.match(first):
+        raise ConfigError(f"`images` entry {shown!r}: {first!r} is no registry host (name[:port] or [IPv6]:port)")
+    bad = next((p for p in parts if not (p.isascii() and _NAME_PART.match(p.lower()))), None)
     if bad is not None:  # the registry would answer NAME_INVALID, or the URL not be one
-        raise ConfigError(f"`images` entry {entry!r}: {bad!r} is no repository name part (letters and digits, "
+        raise ConfigError(f"`images` entry {shown!r}: {bad!r} is no repository name part (letters and digits, "
                           "joined by `.`, `_`, `__` or dashes)")
     return ImageRef(base, parts[0].lower(), "/".join(parts[1:]))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from urllib.parse import quote, quote_plus
 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _secrets: set[str] = set()
@@ -18,11 +19,12 @@ _secrets: set[str] = set()
 def register_secret(value: object) -> None:
     """Remember a value that must never be printed, in each form an error text may show it in: as it is,
     stripped, escaped as `repr` shows a str or its UTF-8 bytes (an HTTP library's "Invalid header value
-    b'Bearer ...\\n'"), and as JSON escapes it."""
+    b'Bearer ...\\n'"), as JSON escapes it, and percent-encoded."""
     if not isinstance(value, str):  # a wrong type is refused by the settings check, later
         return
     forms = {value, value.strip(), repr(value)[1:-1], repr(value.encode("utf-8", "surrogatepass"))[2:-1],
              json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms |= {quote(value, safe=""), quote(value), quote_plus(value)}  # as a URL or a form body would carry it
     _secrets.update(form for form in forms if len(form) >= 4)
 
 

@@ -184,21 +184,33 @@ def _closest(name: str, known: list[str]) -> str | None:
 SCOPE_SETTINGS = ("organizations", "users", "images")
 
 
-def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> str | None:
-    """A problem when no scope setting is given but an unknown setting looks like one (`organisations`):
-    the tap would read the token's own packages instead, and the warehouse get the wrong owner's
-    inventory from a run that succeeds. Other unknown settings are only warned about."""
+def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> tuple[str, str] | None:
+    """`(key, problem)` when no scope setting is given but an unknown setting is a misspelling of one
+    (`organisations`, `user`): the tap would read the token's own packages instead, and the warehouse get
+    the wrong owner's inventory from a run that succeeds. A misspelling is at most two letters away
+    (`usage` or `users_file`, a runner's own keys, are not): other unknown settings are only warned about."""
     if any(config.get(key) for key in SCOPE_SETTINGS):
         return None
-    known = sorted(known)
+    known = set(known)
     for key in sorted(config):
         if key in known or key in HIDDEN_SETTINGS:
             continue
-        close = _closest(key, known)
-        if close in SCOPE_SETTINGS:
-            return (f"unknown setting `{key}`: did you mean `{close}`? With no `organizations`, `users` or "
-                    "`images` the tap would read the token's own packages instead")
+        name = key.lower().replace("-", "_")
+        scope = min(SCOPE_SETTINGS, key=lambda s: _edits(name, s))
+        if _edits(name, scope) <= 2:
+            return key, (f"unknown setting `{key}`: did you mean `{scope}`? With no `organizations`, `users` or "
+                         "`images` the tap would read the token's own packages instead")
     return None
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance: letters to insert, delete or replace to turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
 
 
 def clean_token(value: object, source: str = "`token`") -> tuple[object, str | None]:
@@ -308,6 +320,8 @@ def lower_case_image(entry: str) -> str:
     `ACME/Web` when it stores it: `ACME/WEB` would ask for a repository that cannot exist.
     """
     value = entry.strip()
+    if not value.isascii():  # `\u212a` (Kelvin) lower-cases to `k`: left for the name check to refuse
+        return value
     parts = value.split("/")
     if len(parts) > 2 and _has_host(parts[0]):
         return "/".join([parts[0], *(p.lower() for p in parts[1:])])

@@ -239,26 +239,37 @@ class TapGHCR(Tap):
         if "token" in self._config:
             register_secret(self._config["token"])
             self._config["token"], token_problem = clean_token(self._config["token"])
+        if not self._config.get("token"):  # the token falls back to GITHUB_TOKEN
+            register_secret(os.environ.get("GITHUB_TOKEN"))
+            _, token_problem = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
         images = self._config.get("images")
         if isinstance(images, list):
             self._config["images"] = [lower_case_image(e) if isinstance(e, str) else e for e in images]
         known = dict(self.config_jsonschema)
         known["properties"] = dict(known.get("properties") or {})
         type(self).append_builtin_config(known)
-        for warning in unknown_settings(self._config, known["properties"]):
+        typo_key, typo = misspelled_scope(self._config, known["properties"]) or (None, None)
+        for warning in unknown_settings({k: v for k, v in self._config.items() if k != typo_key},
+                                        known["properties"]):
             self.logger.warning(warning)
-        typo = misspelled_scope(self._config, known["properties"])
         try:
-            warnings = super()._validate_config(raise_errors=raise_errors)
+            sdk_errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
-            problems = schema_problems(self._config, known) or [  # (the SDK's words, should ours find none)
-                "`token` must be a string" if "config['token']" in e else e for e in exc.errors
-            ]
-            raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-        problems = [p for p in (token_problem, typo) if p] + setting_problems(self._config)
+            raise ConfigError("invalid settings: " + "; ".join(self._schema_words(known, exc.errors))) from None
+        problems = [*(self._schema_words(known, sdk_errors) if sdk_errors else []),
+                    *(p for p in (token_problem, typo) if p), *setting_problems(self._config)]
         if problems and raise_errors:
             raise ConfigError("invalid settings: " + "; ".join(problems))
-        return [*warnings, *problems]
+        for problem in problems:  # `--discover` goes on: say what a sync would stop on
+            self.logger.warning("invalid settings (a sync would stop here): %s", problem)
+        return problems
+
+    def _schema_words(self, schema: dict, sdk_errors: list[str]) -> list[str]:
+        """The schema's errors in our words (`schema_problems`); the SDK's, secrets named only, should ours find
+        none."""
+        return schema_problems(self._config, schema) or [
+            "`token` must be a string" if "config['token']" in e else e for e in sdk_errors
+        ]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._writing = 0
@@ -278,11 +289,9 @@ class TapGHCR(Tap):
     def token(self) -> str | None:
         """The configured token, else GITHUB_TOKEN, registered for redaction."""
         value = self.config.get("token")
-        if not value:
+        if not value:  # (a GITHUB_TOKEN with a break inside stopped a sync in `_validate_config`)
             register_secret(os.environ.get("GITHUB_TOKEN"))
-            value, problem = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
-            if problem:
-                raise ConfigError(f"invalid settings: {problem}")
+            value, _ = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
         return value or None
 
     @cached_property

@@ -446,3 +446,33 @@ def test_a_bad_images_entry_is_a_settings_line_before_any_output(world, tmp_path
     line = _one_error_line(run.stderr)
     assert line.startswith("tap-ghcr: error: invalid settings: `images` entry 'not a reference!'"), line
     assert not run.stdout.strip()
+
+
+def test_discovery_names_every_settings_problem_a_sync_would_stop_on(tmp_path):
+    """Found by review: `--discover` failed on a GITHUB_TOKEN with a break inside, and said nothing of the
+    tap's own settings problems (the SDK drops what validation returns there)."""
+    secret = "secretenv" + "1" * 20
+    run = run_tap({"token": "x y " + secret, "organisations": ["acme"], "max_workers": "8"}, tmp_path,
+                  args=["--discover"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["streams"]
+    warned = [line.split("invalid settings (a sync would stop here): ", 1)[1] for line in run.stderr.splitlines()
+              if "invalid settings (a sync would stop here): " in line]
+    assert [w.split(" ", 2)[:2] for w in warned] == [["`max_workers`", "must"], ["`token`", "holds"],
+                                                     ["unknown", "setting"]], run.stderr
+    assert "`organisations` is ignored" not in run.stderr, "not both a warning that it is ignored and an error"
+    assert secret not in run.stdout + run.stderr
+    run = run_tap({"organizations": ["acme"]}, tmp_path, args=["--discover"],
+                  env={"GITHUB_TOKEN": secret[:10] + "\n" + secret[10:]})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "invalid settings (a sync would stop here): GITHUB_TOKEN holds" in run.stderr
+    assert secret[10:] not in run.stdout + run.stderr
+
+
+def test_a_password_before_an_images_host_is_not_printed(tmp_path):
+    """Found by review: `bob:password@ghcr.io/a/b` was printed in full, under a hint about tags."""
+    run = run_tap({"images": ["bob:hunter2secret@ghcr.io/a/b"]}, tmp_path)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert "credentials do not go in `images`" in line and "***@ghcr.io/a/b" in line, line
+    assert "hunter2secret" not in run.stdout + run.stderr

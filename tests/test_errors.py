@@ -111,7 +111,10 @@ def test_settings_that_would_fail_late_fail_up_front(tmp_path, tripwire, bad, fr
 def test_a_misspelled_setting_is_named_with_the_closest_known_one(tmp_path):
     run = run_tap({"organisations": ["acme"]}, tmp_path, args=["--discover"])
     assert run.returncode == 0, run.stderr
-    assert "unknown setting `organisations` is ignored; did you mean `organizations`?" in run.stderr
+    assert "unknown setting `organisations`: did you mean `organizations`?" in run.stderr  # a sync stops on it
+    run = run_tap({"organizations": ["acme"], "package_pattern": ["a*"]}, tmp_path, args=["--discover"])
+    assert run.returncode == 0, run.stderr
+    assert "unknown setting `package_pattern` is ignored; did you mean `package_patterns`?" in run.stderr
 
 
 def test_an_api_url_with_a_wrong_path_is_blamed_on_api_url(world, tmp_path):
@@ -222,14 +225,17 @@ def test_log_records_keep_their_traceback_with_secrets_replaced():
 
 
 @pytest.mark.parametrize("secret", ["ghp_line\nbreak0000", "ghp_tail00000000\n", "ghp_ctl\x01\x7f000",
-                                    "ghp_wide\u00e9\u2028x000"])
+                                    "ghp_wide\u00e9\u2028x000", "ghp_q\"u\\o't%e+/=x9"])
 def test_a_secret_is_masked_in_the_escaped_form_python_prints_it_in(secret):
     """An exception's text shows a header as `repr` shows it: `\\n` as two characters, non-ASCII as `\\xNN`
     bytes. Found by review: `Invalid header value b'Bearer ghp_...\\n'` printed the token."""
     from tap_ghcr.redact import redact, register_secret
 
     register_secret(secret)
-    for shown in (repr(secret), repr(f"Bearer {secret}".encode()), f"Bearer {secret}", str([secret])):
+    from urllib.parse import quote, quote_plus
+
+    for shown in (repr(secret), repr(f"Bearer {secret}".encode()), f"Bearer {secret}", str([secret]),
+                  quote(f"Bearer {secret}", safe=""), quote_plus(secret), json.dumps(secret)):
         masked = redact(f"Invalid header value {shown}")
         assert "ghp_" not in masked, masked
 

@@ -109,9 +109,18 @@ def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
     ({"images": ["acme/web:1.0"]}, "`images` entry 'acme/web:1.0': give a repository, without tag or digest"),
     ({"images": ["acme/web@sha256:" + "0" * 64]}, "`images` entry 'acme/web@sha256:"),
     ({"images": ["acme"]}, "`images` entry 'acme': expected `owner/name`"),
+    ({"images": ["[::1]:5000/a/b", "127.0.0.1:5000/a/b", "HOST.com/A/B", "a/b__c", "a/b---c"]}, None),
+    ({"images": ["exa mple.com/a/b"]}, "`images` entry 'exa mple.com/a/b': 'exa mple.com' is no registry host"),
+    ({"images": ["ghcr.io:abc/a/b"]}, "`images` entry 'ghcr.io:abc/a/b': 'ghcr.io:abc' is no registry host"),
+    ({"images": ["-ghcr.io/a/b"]}, "`images` entry '-ghcr.io/a/b': '-ghcr.io' is no registry host"),
+    ({"images": ["a/\u212aube"]}, "`images` entry 'a/\u212aube': '\u212aube' is no repository name part"),
+    # Found by review: a password before the host was printed, under a hint about tags.
+    ({"images": ["bob:hunter2secret@ghcr.io/a/b"]}, "`images` entry '***@ghcr.io/a/b': credentials do not go"),
+    ({"images": ["https://bob:hunter2secret@ghcr.io/a/b"]}, "`images` entry 'https://***@ghcr.io/a/b': give"),
 ])
 def test_setting_problems(config, problem):
     found = settings.setting_problems(config)
+    assert "hunter2" not in str(found)
     if problem is None:
         assert found == []
     else:
@@ -126,6 +135,7 @@ def test_setting_problems(config, problem):
     ("localhost:5000/Acme/Web", "localhost:5000/acme/web"),
     ("Localhost/Acme/Web", "localhost/acme/web"),  # `Localhost` is no host by Docker's rule: an owner
     (" acme/Web ", "acme/web"),
+    ("a/\u212aube", "a/\u212aube"),  # Kelvin sign: lower-cased it would become `a/kube`, and pass the name check
 ])
 def test_images_are_lower_cased_but_not_their_host(entry, expected):
     assert settings.lower_case_image(entry) == expected
@@ -185,6 +195,7 @@ def test_clean_token(value, token, refused):
 
 @pytest.mark.parametrize(("config", "refused"), [
     ({"organisations": ["a"]}, "organisations"),
+    ({"organization": ["a"]}, "organization"),
     ({"user": ["a"]}, "user"),
     ({"image": ["a/b"]}, "image"),
     ({"Organizations": ["a"]}, "Organizations"),
@@ -194,12 +205,20 @@ def test_clean_token(value, token, refused):
     ({"zzzz": 1}, None),
     ({}, None),
     ({"retry_base_seconds": 0.1}, None),
+    # Found by review: a runner's own keys, close to a scope's name but no misspelling of it, were refused.
+    ({"usage": "nightly inventory"}, None),
+    ({"organization_id": 5}, None),
+    ({"users_file": "x"}, None),
+    ({"image_tag": "x"}, None),
+    ({"images_dir": "x"}, None),
 ])
 def test_an_unknown_setting_that_looks_like_the_missing_scope_is_refused(config, refused):
-    problem = settings.misspelled_scope(config, KNOWN)
+    found = settings.misspelled_scope(config, KNOWN)
     if refused is None:
-        assert problem is None
+        assert found is None
     else:
+        key, problem = found
+        assert key == refused
         assert problem and problem.startswith(f"unknown setting `{refused}`: did you mean `"), problem
 
 
