@@ -98,6 +98,11 @@ def check_catalog(catalog: dict, path: str) -> None:
     entries = catalog.get("streams")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"catalog {path} has no `streams` list: {CATALOG_FIX}")
+    for entry in entries:  # the SDK's stream maps look streams up by `stream`, and would fail on the edit
+        stream, stream_id = entry.get("stream"), entry.get("tap_stream_id")
+        if stream and stream_id and stream != stream_id:
+            raise ConfigError(f"catalog {path}: the entry `{stream_id}` names its stream `{stream}`; this tap's "
+                              "streams keep their names: rename them with `stream_maps` (an alias) instead")
     names = {e.get("tap_stream_id") or e.get("stream") for e in entries}
     if "packages" not in names:
         raise ConfigError(

@@ -476,3 +476,19 @@ def test_a_password_before_an_images_host_is_not_printed(tmp_path):
     line = _one_error_line(run.stderr)
     assert "credentials do not go in `images`" in line and "***@ghcr.io/a/b" in line, line
     assert "hunter2secret" not in run.stdout + run.stderr
+
+
+def test_a_catalog_entry_whose_stream_name_was_edited_is_one_line(world, tmp_path):
+    """Found by review: an entry with `tap_stream_id` `tags` and `stream` `tagz` crashed the sync (KeyError)."""
+    from tests.conftest import catalog_selecting
+
+    config = world.config()
+    catalog = catalog_selecting(config, tmp_path, {"packages", "package_versions", "tags"})
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "tags":
+            entry["stream"] = "tagz"
+    run = run_tap(config, tmp_path, catalog=catalog)
+    assert run.returncode == 1
+    line = _one_error_line(run.stderr)
+    assert "`tags`" in line and "`tagz`" in line and "stream_maps" in line, line
+    assert not run.stdout.strip()

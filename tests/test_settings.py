@@ -62,6 +62,10 @@ def test_check_state(state, problem):
     ({"streams": [{"tap_stream_id": "tags"}]}, "catalog c.json has no `packages` stream"),
     ({"streams": []}, "catalog c.json has no `packages` stream"),
     ({}, "catalog c.json has no `streams` list"),
+    ({"streams": [{"tap_stream_id": "packages", "stream": "packages"}, {"tap_stream_id": "tags", "stream": "tags"}]},
+     None),
+    ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "tags", "stream": "tagz"}]},
+     "catalog c.json: the entry `tags` names its stream `tagz`; this tap's streams keep their names"),
 ])
 def test_check_catalog(catalog, problem):
     if problem is None:
