@@ -8,6 +8,8 @@ as is on your own warehouse.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,18 +45,19 @@ def serve(config_path: Path) -> int:
     import json
     import signal
 
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    world = start_world(demo_dataset())
     stop = {"now": False}
 
     def ask_stop(signum: int, frame: object) -> None:
         stop["now"] = True
 
-    signal.signal(signal.SIGINT, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)  # before the start: a signal during it stops them once started
     signal.signal(signal.SIGTERM, ask_stop)
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    world = start_world(demo_dataset())  # (the registry dies with this process, even by SIGKILL)
+    settings = json.dumps(world.config(), indent=2) + "\n"  # the emulator's own token only
     try:
-        written = config_path.with_name(config_path.name + ".part")  # whole or absent: a reader may be polling
-        written.write_text(json.dumps(world.config(), indent=2) + "\n")  # the emulator's own token only
+        written = config_path.with_name(f"{config_path.name}.{os.getpid()}.part")  # whole or absent to a reader
+        written.write_text(settings)
         written.replace(config_path)
         shown = config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path
         print(f"GitHub API emulator {world.github.url}, registry {world.registry.url} (real distribution registry)\n"
@@ -66,7 +69,9 @@ def serve(config_path: Path) -> int:
             time.sleep(0.2)
     finally:
         world.stop()
-        config_path.unlink(missing_ok=True)  # its URLs are dead now
+        with contextlib.suppress(OSError):
+            if config_path.read_text() == settings:  # its URLs are dead now; another instance's file stays
+                config_path.unlink()
     print("stopped", flush=True)
     return 0
 

@@ -12,7 +12,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -30,6 +32,16 @@ BLOB_HOST = "127.0.0.2"
 # - with one OS thread running Go code, its idle threads no longer spin on the core the tap needs
 #   (8 concurrent manifest GETs behind 20 ms: 29 ms a request with 2, 25-26 ms with 1).
 SERVER_TUNING = {"GOGC": "1000", "GOMAXPROCS": "1"}
+
+
+def _die_with_this_process() -> list[str]:
+    """A prefix that makes the registry get SIGTERM when this process dies, even by SIGKILL (util-linux's
+    `setpriv --pdeathsig`; else nothing). Only from the main thread: the signal follows the thread that
+    started the child, and a worker thread's end would kill a registry still in use."""
+    setpriv = shutil.which("setpriv")
+    if setpriv and sys.platform == "linux" and threading.current_thread() is threading.main_thread():
+        return [setpriv, "--pdeathsig", "TERM", "--"]
+    return []
 
 
 class RegistryNotInstalledError(RuntimeError):
@@ -137,7 +149,7 @@ auth:
         (self.workdir / "config.yml").write_text(config)
         self.log_file = (self.workdir / "registry.log").open("wb")
         self.process = subprocess.Popen(
-            [registry_binary(), "serve", str(self.workdir / "config.yml")],
+            [*_die_with_this_process(), registry_binary(), "serve", str(self.workdir / "config.yml")],
             stdout=self.log_file, stderr=subprocess.STDOUT,
             env={**os.environ, **SERVER_TUNING},
         )
