@@ -163,7 +163,7 @@ HIDDEN_SETTINGS = frozenset({"retry_base_seconds"})
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
     """A warning for each setting the tap does not know, with the closest known name."""
     known = sorted(known)
-    return [f"unknown setting `{key}` is ignored{_hint(key, known, 'settings')}"
+    return [f"unknown setting `{_one_line(key)}` is ignored{_hint(key, known, 'settings')}"
             for key in sorted(config) if key not in known and key not in HIDDEN_SETTINGS]
 
 
@@ -171,8 +171,13 @@ def unknown_catalog_streams(names: t.Iterable[str], known: t.Iterable[str]) -> l
     """A warning for each catalog entry that is none of the tap's streams (a catalog from another tap or
     version, an id edited by hand): the SDK skips it without a word, and a renamed `tags` is not synced."""
     known = sorted(known)
-    return [f"the catalog's stream `{name}` is not one of this tap's, and is ignored{_hint(name, known, 'streams')}"
-            for name in sorted(set(names)) if name not in known]
+    return [f"the catalog's stream `{_one_line(name)}` is not one of this tap's, and is ignored"
+            f"{_hint(name, known, 'streams')}" for name in sorted(set(names)) if name not in known]
+
+
+def _one_line(name: str) -> str:
+    """A name from a user's file as one line of a log: a line break in it would forge a log line."""
+    return name if name.isprintable() else json.dumps(name)[1:-1]
 
 
 def _hint(name: str, known: list[str], what: str) -> str:
@@ -203,8 +208,8 @@ def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> t
         name = key.lower().replace("-", "_")
         scope = min(SCOPE_SETTINGS, key=lambda s: _edits(name, s))
         if _edits(name, scope) <= 2:
-            return key, (f"unknown setting `{key}`: did you mean `{scope}`? With no `organizations`, `users` or "
-                         "`images` the tap would read the token's own packages instead")
+            return key, (f"unknown setting `{_one_line(key)}`: did you mean `{scope}`? With no `organizations`, "
+                         "`users` or `images` the tap would read the token's own packages instead")
     return None
 
 
@@ -227,7 +232,7 @@ def clean_token(value: object, source: str = "`token`") -> tuple[object, str | N
     quotes the value."""
     if not isinstance(value, str):
         return value, None
-    token = value.strip()
+    token = value.strip().strip("\ufeff").strip()  # (a byte-order mark: a file saved by Notepad)
     if all("!" <= c <= "~" for c in token):
         return token, None
     return token, (f"{source} holds a space, line break, control or non-ASCII character inside it: give the "
@@ -296,6 +301,10 @@ def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     if isinstance(patterns, list) and not patterns:
         problems.append('`package_patterns` is empty, so nothing would match: use ["*"] for every package, '
                         "or leave the setting out")
+    username = config.get("username")
+    if isinstance(username, str) and (":" in username or not username.isprintable()):
+        problems.append("`username` holds a `:` or a control character, which the registry's Basic "
+                        "authentication cannot carry: give the GitHub login alone")
     registry = config.get("registry_url")
     if isinstance(registry, str) and registry.rstrip("/").endswith("/v2"):
         problems.append(f"`registry_url` {registry!r} ends in /v2: give the registry's base URL, e.g. https://ghcr.io")

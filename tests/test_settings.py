@@ -113,6 +113,9 @@ def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
     ({"images": ["acme/web:1.0"]}, "`images` entry 'acme/web:1.0': give a repository, without tag or digest"),
     ({"images": ["acme/web@sha256:" + "0" * 64]}, "`images` entry 'acme/web@sha256:"),
     ({"images": ["acme"]}, "`images` entry 'acme': expected `owner/name`"),
+    ({"username": "oc:to"}, "`username` holds a `:`"),
+    ({"username": "bob\n"}, "`username` holds a `:` or a control character"),
+    ({"username": "bob-the-bot"}, None),
     ({"images": ["[::1]:5000/a/b", "127.0.0.1:5000/a/b", "HOST.com/A/B", "a/b__c", "a/b---c"]}, None),
     ({"images": ["exa mple.com/a/b"]}, "`images` entry 'exa mple.com/a/b': 'exa mple.com' is no registry host"),
     ({"images": ["ghcr.io:abc/a/b"]}, "`images` entry 'ghcr.io:abc/a/b': 'ghcr.io:abc' is no registry host"),
@@ -176,6 +179,7 @@ def test_environment_values_that_parse_pass(monkeypatch):
 @pytest.mark.parametrize(("value", "token", "refused"), [
     ("ghp_abc123", "ghp_abc123", False),
     ("ghp_abc123\n", "ghp_abc123", False),
+    ("\ufeffghp_abc123\r\n", "ghp_abc123", False),  # Notepad's byte-order mark
     ("\r\n ghp_abc123 \t\n", "ghp_abc123", False),
     ("", "", False),
     ("\n", "", False),
@@ -233,6 +237,8 @@ IGNORED = "the catalog's stream `{}` is not one of this tap's, and is ignored; "
     (["packages", "tags"], []),
     (["packages", "tagz"], [IGNORED.format("tagz") + "did you mean `tags`?"]),
     (["packages", "zzzz", "zzzz"], [IGNORED.format("zzzz") + "known streams: manifests, packages, tags"]),
+    (["packages", "Tags\nfake | ERROR | forged"], [IGNORED.format("Tags\\nfake | ERROR | forged") + "known streams: "
+                                                   "manifests, packages, tags"]),  # no forged log line
 ])
 def test_unknown_catalog_streams_are_named(names, warnings):
     assert settings.unknown_catalog_streams(names, ["packages", "tags", "manifests"]) == warnings
