@@ -368,7 +368,7 @@ def _secret_pieces(token: str) -> list[str]:
 
 
 @pytest.mark.parametrize("where", ["config", "GITHUB_TOKEN", "TAP_GHCR_TOKEN"])
-@pytest.mark.parametrize("padding", ["\n", "\r\n", " \t", "\n\n"])
+@pytest.mark.parametrize("padding", ["\n", " \t\r\n"])
 def test_a_token_read_from_a_file_with_its_newline_still_works(world, tmp_path, where, padding):
     """Found by review: a secret file mounted into a container usually ends in a newline. Its token went
     into the header as it was, and the HTTP library's error printed it in full, with a traceback."""
