@@ -10,6 +10,7 @@ from tap_ghcr.errors import ConfigError
 
 #: A path component of a repository name, and a registry host, in the OCI distribution spec's grammar.
 _NAME_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}\Z")
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
                    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?\Z")
 
@@ -17,9 +18,9 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9]
 def _masked(entry: str) -> str:
     """An `images` entry as an error may show it: any `user:password@` before the host masked."""
     if "://" in entry:
-        return re.sub(r"://[^/@]*@", "://***@", entry)
-    host, slash, rest = entry.partition("/")
-    return f"***@{host.rpartition('@')[2]}{slash}{rest}" if "@" in host else entry
+        return re.sub(r"://.*@", "://***@", entry)  # to the last `@`: a password may hold `/`
+    at = [i for i, c in enumerate(entry) if c == "@" and not _DIGEST.match(entry, i + 1)]
+    return f"***@{entry[at[-1] + 1:]}" if at else entry  # an `@` before anything but a digest: credentials
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def parse_image(entry: str, registry_url: str) -> ImageRef:
     shown = _masked(entry)
     if "://" in value:
         raise ConfigError(f"`images` entry {shown!r}: give `[host/]owner/name`, not a URL")
-    if "@" in value.split("/", 1)[0]:
+    if shown != entry:
         raise ConfigError(f"`images` entry {shown!r}: credentials do not go in `images` (set `token` and "
                           "`username`, or the registry's own in `registry_url`)")
     if "@" in value or (":" in value.rsplit("/", 1)[-1]):
@@ -72,6 +73,9 @@ def parse_image(entry: str, registry_url: str) -> ImageRef:
             base = f"https://{first}"
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"`images` entry {shown!r}: expected `owner/name`")
+    if len(parts) == 2 and not has_host and ("." in first or ":" in first or first == "localhost"):
+        raise ConfigError(f"`images` entry {shown!r}: give `{first}/owner/name`: a repository of one part has no "
+                          "owner for the records to name")
     if has_host and not _HOST.match(first):
         raise ConfigError(f"`images` entry {shown!r}: {first!r} is no registry host (name[:port] or [IPv6]:port)")
     bad = next((p for p in parts if not (p.isascii() and _NAME_PART.match(p.lower()))), None)

@@ -12,7 +12,7 @@ import logging
 import re
 from urllib.parse import quote, quote_plus
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/@\s]+|[^/@\s:]*:[^@\s]*)@")
 _secrets: set[str] = set()
 
 
@@ -45,7 +45,8 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
+        # One record, one line: a line break from a user's file (a stream name, a map's key) would forge one.
+        record.msg, record.args = redact(record.getMessage()).replace("\r", "\\r").replace("\n", "\\n"), None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(record.exc_text or _FORMATTER.formatException(record.exc_info))
             record.exc_info = None

@@ -10,11 +10,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import typing as t
+from decimal import Decimal
 from pathlib import Path
 
 from tap_ghcr.errors import ConfigError
 from tap_ghcr.models import parse_image
+from tap_ghcr.redact import redact
 
 try:  # the parser the SDK reads `start_date` with: what passes here passes the sync
     from singer_sdk.helpers._compat import datetime_fromisoformat
@@ -100,9 +103,17 @@ def check_catalog(catalog: dict, path: str) -> None:
         raise ConfigError(f"catalog {path} has no `streams` list: {CATALOG_FIX}")
     for entry in entries:  # the SDK's stream maps look streams up by `stream`, and would fail on the edit
         stream, stream_id = entry.get("stream"), entry.get("tap_stream_id")
+        if not isinstance(stream_id or stream, str) or not isinstance(stream or "", str):
+            raise ConfigError(f"catalog {path}: an entry's `tap_stream_id` and `stream` must be names (strings), "
+                              f"not {_shown_value(stream_id or stream)}: {CATALOG_FIX}")
+        schema = entry.get("schema", {"properties": {}})
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            raise ConfigError(f"catalog {path}: the entry `{_one_line(stream_id or stream)}` has no schema "
+                              f"`properties` object: {CATALOG_FIX}")
         if stream and stream_id and stream != stream_id:
-            raise ConfigError(f"catalog {path}: the entry `{stream_id}` names its stream `{stream}`; this tap's "
-                              "streams keep their names: rename them with `stream_maps` (an alias) instead")
+            raise ConfigError(f"catalog {path}: the entry `{_one_line(stream_id)}` names its stream "
+                              f"`{_one_line(stream)}`; this tap's streams keep their names: rename them with "
+                              "`stream_maps` (an alias) instead")
     names = {e.get("tap_stream_id") or e.get("stream") for e in entries}
     if "packages" not in names:
         raise ConfigError(
@@ -194,11 +205,17 @@ def _closest(name: str, known: list[str]) -> str | None:
 SCOPE_SETTINGS = ("organizations", "users", "images")
 
 
+#: Names people give a scope setting that are no misspelling of it.
+SCOPE_ALIASES = {"org": "organizations", "orgs": "organizations", "owner": "organizations", "owners": "organizations",
+                 "user": "users", "image": "images", "repositories": "images", "repos": "images"}
+
+
 def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> tuple[str, str] | None:
-    """`(key, problem)` when no scope setting is given but an unknown setting is a misspelling of one
-    (`organisations`, `user`): the tap would read the token's own packages instead, and the warehouse get
-    the wrong owner's inventory from a run that succeeds. A misspelling is at most two letters away
-    (`usage` or `users_file`, a runner's own keys, are not): other unknown settings are only warned about."""
+    """`(key, problem)` when no scope setting is given but an unknown setting means one: a misspelling
+    (`organisations`: at most two letters away, same first letter, five letters or more) or a common
+    other name (`orgs`, `owners`). The tap would read the token's own packages instead, and the
+    warehouse get the wrong owner's inventory from a run that succeeds. `usage`, `pages` or
+    `users_file` (a runner's own keys) are only warned about, as other unknown settings are."""
     if any(config.get(key) for key in SCOPE_SETTINGS):
         return None
     known = set(known)
@@ -206,8 +223,11 @@ def misspelled_scope(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> t
         if key in known or key in HIDDEN_SETTINGS:
             continue
         name = key.lower().replace("-", "_")
-        scope = min(SCOPE_SETTINGS, key=lambda s: _edits(name, s))
-        if _edits(name, scope) <= 2:
+        scope = SCOPE_ALIASES.get(name)
+        if scope is None and 5 <= len(name) <= 40:
+            near = [s for s in SCOPE_SETTINGS if s[0] == name[0] and _edits(name, s) <= 2]
+            scope = near[0] if near else None
+        if scope is not None:
             return key, (f"unknown setting `{_one_line(key)}`: did you mean `{scope}`? With no `organizations`, "
                          "`users` or `images` the tap would read the token's own packages instead")
     return None
@@ -268,7 +288,7 @@ def _schema_problem(error: t.Any) -> str:
     path = list(error.absolute_path)
     key = str(path[0]) if path else ""
     where = (f"`{key}`" + (f" entry {path[1]}" if len(path) > 1 else "")) if key else "the settings"
-    shown = "" if key in SECRET_SETTINGS else f", not {json.dumps(error.instance, default=str)[:80]}"
+    shown = "" if key in SECRET_SETTINGS else f", not {_shown_value(error.instance)}"
     kind, value = error.validator, error.validator_value
     if kind == "type":
         types = [v for v in (value if isinstance(value, list) else [value]) if v != "null"]
@@ -280,6 +300,36 @@ def _schema_problem(error: t.Any) -> str:
     if kind == "pattern":
         return f"{where} must match {value}{shown}"
     return f"{where} is not valid" if key in SECRET_SETTINGS else f"{where}: {error.message}"
+
+
+def normalize_settings(config: dict, schema: dict) -> None:
+    """Spellings that mean a valid value, made that value: a URL setting's scheme in lower case
+    (`HTTPS://`), and a whole number written `8.0` for an integer setting (an integer in JSON Schema;
+    the SDK reads it as a Decimal and would refuse it)."""
+    for key, prop in (schema.get("properties") or {}).items():
+        value = config.get(key)
+        types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
+        if isinstance(value, str) and "pattern" in prop and re.match(r"(?i)https?://", value):
+            scheme, rest = value.split("://", 1)
+            config[key] = f"{scheme.lower()}://{rest}"
+        elif "integer" in types and isinstance(value, (Decimal, float)) and _whole(value):
+            config[key] = int(value)
+
+
+def _whole(value: Decimal | float) -> bool:
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):  # NaN, infinity
+        return False
+    return number == value and abs(number) < 2**63  # (1e400 stays the Decimal the schema refuses)
+
+
+def _shown_value(value: object) -> str:
+    """A setting's value in a problem: JSON (a Decimal as the number it is), credentials masked before it is
+    cut to 80 characters (cut first, a long password would lose the `@` the mask looks for)."""
+    text = str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
+    text = redact(text)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def setting_problems(config: t.Mapping[str, t.Any]) -> list[str]:

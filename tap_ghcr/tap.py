@@ -26,7 +26,7 @@ from tap_ghcr.inventory import RegistryFetcher, unreachable
 from tap_ghcr.logs import quiet_sdk
 from tap_ghcr.models import ImageRef, parse_image
 from tap_ghcr.progress import Progress
-from tap_ghcr.redact import install_log_redaction, register_secret
+from tap_ghcr.redact import install_log_redaction, redact, register_secret
 from tap_ghcr.registry import RegistryError, RegistryUnreachableError
 from tap_ghcr.registry.retry import GITHUB_POLICY, REGISTRY_POLICY, RetryPolicy
 from tap_ghcr.settings import (
@@ -34,6 +34,7 @@ from tap_ghcr.settings import (
     clean_token,
     lower_case_image,
     misspelled_scope,
+    normalize_settings,
     schema_problems,
     setting_problems,
     unknown_catalog_streams,
@@ -248,10 +249,11 @@ class TapGHCR(Tap):
         known = dict(self.config_jsonschema)
         known["properties"] = dict(known.get("properties") or {})
         type(self).append_builtin_config(known)
+        normalize_settings(self._config, known)
         typo_key, typo = misspelled_scope(self._config, known["properties"]) or (None, None)
         for warning in unknown_settings({k: v for k, v in self._config.items() if k != typo_key},
                                         known["properties"]):
-            self.logger.warning(warning)
+            self.logger.warning(redact(warning))  # (logged before the handlers' redaction is installed)
         try:
             sdk_errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -261,7 +263,7 @@ class TapGHCR(Tap):
         if problems and raise_errors:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         for problem in problems:  # `--discover` goes on: say what a sync would stop on
-            self.logger.warning("invalid settings (a sync would stop here): %s", problem)
+            self.logger.warning("invalid settings (a sync would stop here): %s", redact(problem))
         return problems
 
     def _schema_words(self, schema: dict, sdk_errors: list[str]) -> list[str]:
@@ -275,7 +277,9 @@ class TapGHCR(Tap):
         self._writing = 0
         self._pending_signal: int | None = None
         if kwargs.get("parse_env_config"):  # the SDK's parser raises a bare ValueError
-            check_environment(type(self).config_jsonschema, type(self)._env_var_prefix)
+            schema = {**type(self).config_jsonschema, "properties": dict(type(self).config_jsonschema["properties"])}
+            type(self).append_builtin_config(schema)  # the SDK's settings (stream_maps...) too
+            check_environment(schema, type(self)._env_var_prefix)
         super().__init__(*args, **kwargs)
         if isinstance(self.message_writer, LineWriter):
             self.message_writer.marking = self.writing

@@ -492,3 +492,35 @@ def test_a_catalog_entry_whose_stream_name_was_edited_is_one_line(world, tmp_pat
     line = _one_error_line(run.stderr)
     assert "`tags`" in line and "`tagz`" in line and "stream_maps" in line, line
     assert not run.stdout.strip()
+
+
+def test_discovery_warnings_mask_credentials_in_urls(tmp_path):
+    """Found by the third review: the settings warnings of `--discover` were logged before the log handlers'
+    redaction was installed."""
+    run = run_tap({"organizations": ["acme"], "registry_url": "ftp://bob:hunter2secret@reg.example.com/v2",
+                   "organisatons_x": 1}, tmp_path, args=["--discover"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "`registry_url` must match ^https?://, not \"ftp://***@reg.example.com/v2\"" in run.stderr
+    assert "hunter2secret" not in run.stderr + run.stdout
+
+
+def test_a_bad_sdk_setting_in_the_environment_is_one_line(tmp_path):
+    """Found by the third review: TAP_GHCR_STREAM_MAPS that is not JSON crashed (JSONDecodeError); only the tap's
+    own settings were checked."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_GHCR_")}
+    env.update({"TAP_GHCR_STREAM_MAPS": "{bad", "TAP_GHCR_ORGANIZATIONS": '["acme"]'})
+    proc = subprocess.run([tap_executable(), "--config", "ENV", "--discover"], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "TAP_GHCR_STREAM_MAPS" in _one_error_line(proc.stderr)
+
+
+def test_upper_case_url_schemes_and_whole_number_floats_are_accepted(world, tmp_path):
+    """Found by the third review: `HTTPS://` and `8.0` were refused, though both are what the user meant."""
+    config = world.config(max_workers=4.0)
+    config["api_url"] = config["api_url"].replace("http://", "HTTP://")
+    run = run_tap(config, tmp_path, catalog=_rest_only_catalog(world.config(), tmp_path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records("packages")

@@ -253,3 +253,36 @@ def test_a_misspelled_scope_with_no_scope_given_fails_before_reading_the_tokens_
                            "`organizations`?"), line
     assert not run.stdout.strip()
     assert len(world.github.log) == requests_before, "GitHub was asked (the token's own packages)"
+
+
+def test_a_log_record_is_one_line_whatever_a_user_file_put_in_it():
+    """Found by the third review: a stream map's key or a catalog stream name holding a line break forged a
+    second log line. The traceback keeps its lines."""
+    from tap_ghcr.redact import RedactingFilter
+
+    stream = __import__("io").StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tap-ghcr.test-one-line")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("stream %s", "tags\nFAKE | ERROR | forged\r")
+        try:
+            raise ValueError("two\nlines")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "stream tags\\nFAKE | ERROR | forged\\r"
+    assert lines[1] == "failed" and lines[2] == "Traceback (most recent call last):"
+
+
+@pytest.mark.parametrize("text", ["https://bob:abc/defhunter2@reg.example.com/v2", "http://:hunter2@host",
+                                  "https://bob:hunter2@host:5000/x"])
+def test_url_credentials_are_masked_even_with_a_slash_in_the_password(text):
+    from tap_ghcr.redact import redact
+
+    masked = redact(f"could not reach {text}")
+    assert "hunter2" not in masked and "***@" in masked, masked

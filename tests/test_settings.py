@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -66,6 +67,11 @@ def test_check_state(state, problem):
      None),
     ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "tags", "stream": "tagz"}]},
      "catalog c.json: the entry `tags` names its stream `tagz`; this tap's streams keep their names"),
+    # Found by the third review: each crashed.
+    ({"streams": [{"tap_stream_id": ["x"]}, {"tap_stream_id": "packages"}]}, "an entry's `tap_stream_id` and "),
+    ({"streams": [{"tap_stream_id": 7, "stream": 7}, {"tap_stream_id": "packages"}]}, "an entry's `tap_stream_id`"),
+    ({"streams": [{"tap_stream_id": "packages", "schema": {}}]}, "the entry `packages` has no schema `properties`"),
+    ({"streams": [{"tap_stream_id": "packages", "schema": []}]}, "the entry `packages` has no schema `properties`"),
 ])
 def test_check_catalog(catalog, problem):
     if problem is None:
@@ -124,6 +130,11 @@ def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
     # Found by review: a password before the host was printed, under a hint about tags.
     ({"images": ["bob:hunter2secret@ghcr.io/a/b"]}, "`images` entry '***@ghcr.io/a/b': credentials do not go"),
     ({"images": ["https://bob:hunter2secret@ghcr.io/a/b"]}, "`images` entry 'https://***@ghcr.io/a/b': give"),
+    # Found by the third review: a password holding `/` was printed; a one-part name blamed the host.
+    ({"images": ["bob:abc/defhunter2@ghcr.io/acme/web"]}, "`images` entry '***@ghcr.io/acme/web': credentials"),
+    ({"images": ["https://bob:abc/hunter2@ghcr.io/a/b"]}, "`images` entry 'https://***@ghcr.io/a/b': give"),
+    ({"images": ["localhost:5000/alpine"]}, "`images` entry 'localhost:5000/alpine': give `localhost:5000/owner/name`"),
+    ({"images": ["acme/web@sha256:" + "0" * 64]}, "`images` entry 'acme/web@sha256:" + "0" * 64 + "': give a"),
 ])
 def test_setting_problems(config, problem):
     found = settings.setting_problems(config)
@@ -219,6 +230,14 @@ def test_clean_token(value, token, refused):
     ({"users_file": "x"}, None),
     ({"image_tag": "x"}, None),
     ({"images_dir": "x"}, None),
+    # Found by the third review: within two letters of a scope but another word, and other names for a scope.
+    ({"pages": 1}, None),
+    ({"uses": 1}, None),
+    ({"orgs": ["a"]}, "orgs"),
+    ({"org": "a"}, "org"),
+    ({"owners": ["a"]}, "owners"),
+    ({"repositories": ["a/b"]}, "repositories"),
+    ({"x" * 200_000: 1}, None),  # not compared letter by letter (it took 4 s)
 ])
 def test_an_unknown_setting_that_looks_like_the_missing_scope_is_refused(config, refused):
     found = settings.misspelled_scope(config, KNOWN)
@@ -265,3 +284,33 @@ def test_schema_problems_name_the_setting_what_it_must_be_and_what_it_is(config,
     schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
     TapGHCR.append_builtin_config(schema)
     assert settings.schema_problems(config, schema) == problems
+
+
+
+@pytest.mark.parametrize(("config", "normalized"), [
+    ({"api_url": "HTTPS://ghe.example.com/api/v3"}, {"api_url": "https://ghe.example.com/api/v3"}),
+    ({"registry_url": "Http://localhost:5000"}, {"registry_url": "http://localhost:5000"}),
+    ({"api_url": "ftp://x"}, {"api_url": "ftp://x"}),  # left for the schema to refuse
+    ({"max_workers": Decimal("8.0")}, {"max_workers": 8}),
+    ({"max_workers": 8.0}, {"max_workers": 8}),
+    ({"max_workers": Decimal("0.5")}, {"max_workers": Decimal("0.5")}),
+    ({"max_workers": Decimal("NaN")}, {"max_workers": Decimal("NaN")}),
+    ({"max_workers": Decimal("1e400")}, {"max_workers": Decimal("1e400")}),
+    ({"max_workers": True}, {"max_workers": True}),
+    ({"max_document_mb": Decimal("0.5")}, {"max_document_mb": Decimal("0.5")}),  # a number setting: as it is
+])
+def test_normalize_settings(config, normalized):
+    from tap_ghcr.tap import TapGHCR
+
+    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
+    settings.normalize_settings(config, schema)
+    assert config == normalized or (config["max_workers"].is_nan() and normalized["max_workers"].is_nan())
+    assert type(config[next(iter(config))]) is type(normalized[next(iter(normalized))])
+
+
+def test_a_long_url_value_is_masked_before_it_is_cut():
+    """Found by the third review: cut to 80 characters first, the `@` was gone and the password shown."""
+    schema = {"properties": {"registry_url": {"type": "string", "pattern": "^https?://"}}}
+    url = "ftp://bob:hunter2" + "x" * 100 + "@reg.example.com"
+    (problem,) = settings.schema_problems({"registry_url": url}, schema)
+    assert "hunter2" not in problem and problem.startswith('`registry_url` must match ^https?://, not "ftp://***@')
