@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -204,21 +206,14 @@ def test_network_failures_after_retries_are_one_line_naming_api_url(monkeypatch,
 
 
 def test_log_records_keep_their_traceback_with_secrets_replaced():
-    from tap_ghcr.redact import RedactingFilter, register_secret
+    from tap_ghcr.redact import register_secret
 
     register_secret(SECRET)
-    stream = __import__("io").StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("tap-ghcr.test-redaction")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        raise ValueError(f"bad {SECRET}")
-    except ValueError:
-        logger.exception("failed with %s", SECRET)
-    finally:
-        logger.removeHandler(handler)
+    with _filtered_logger("tap-ghcr.test-redaction") as (logger, stream):
+        try:
+            raise ValueError(f"bad {SECRET}")
+        except ValueError:
+            logger.exception("failed with %s", SECRET)
     text = stream.getvalue()
     assert "Traceback (most recent call last)" in text and "ValueError: bad ***" in text
     assert text.startswith("failed with ***") and SECRET not in text
@@ -258,22 +253,12 @@ def test_a_misspelled_scope_with_no_scope_given_fails_before_reading_the_tokens_
 def test_a_log_record_is_one_line_whatever_a_user_file_put_in_it():
     """Found by the third review: a stream map's key or a catalog stream name holding a line break forged a
     second log line. The traceback keeps its lines."""
-    from tap_ghcr.redact import RedactingFilter
-
-    stream = __import__("io").StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("tap-ghcr.test-one-line")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with _filtered_logger("tap-ghcr.test-one-line") as (logger, stream):
         logger.warning("stream %s", "tags\nFAKE | ERROR | forged\r")
         try:
             raise ValueError("two\nlines")
         except ValueError:
             logger.exception("failed")
-    finally:
-        logger.removeHandler(handler)
     lines = stream.getvalue().splitlines()
     assert lines[0] == "stream tags\\nFAKE | ERROR | forged\\r"
     assert lines[1] == "failed" and lines[2] == "Traceback (most recent call last):"
@@ -286,3 +271,20 @@ def test_url_credentials_are_masked_even_with_a_slash_in_the_password(text):
 
     masked = redact(f"could not reach {text}")
     assert "hunter2" not in masked and "***@" in masked, masked
+
+
+@contextlib.contextmanager
+def _filtered_logger(name: str) -> t.Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger whose one handler has the tap's RedactingFilter, writing to the yielded StringIO."""
+    from tap_ghcr.redact import RedactingFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
