@@ -10,7 +10,6 @@ from tap_ghcr.errors import ConfigError
 
 #: A path component of a repository name, and a registry host, in the OCI distribution spec's grammar.
 _NAME_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}\Z")
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
                    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?\Z")
 
@@ -19,8 +18,8 @@ def _masked(entry: str) -> str:
     """An `images` entry as an error may show it: any `user:password@` before the host masked."""
     if "://" in entry:
         return re.sub(r"://.*@", "://***@", entry)  # to the last `@`: a password may hold `/`
-    at = [i for i, c in enumerate(entry) if c == "@" and not _DIGEST.match(entry, i + 1)]
-    return f"***@{entry[at[-1] + 1:]}" if at else entry  # an `@` before anything but a digest: credentials
+    at = [i for i, c in enumerate(entry) if c == "@" and "/" in entry[i + 1:]]
+    return f"***@{entry[at[-1] + 1:]}" if at else entry  # an `@` with a path after it: credentials
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def parse_image(entry: str, registry_url: str) -> ImageRef:
             base = f"https://{first}"
     if len(parts) < 2 or not all(parts):
         raise ConfigError(f"`images` entry {shown!r}: expected `owner/name`")
-    if len(parts) == 2 and not has_host and ("." in first or ":" in first or first == "localhost"):
+    if len(parts) == 2 and not has_host and (":" in first or first == "localhost"):  # (not `team.a/app`: Harbor)
         raise ConfigError(f"`images` entry {shown!r}: give `{first}/owner/name`: a repository of one part has no "
                           "owner for the records to name")
     if has_host and not _HOST.match(first):

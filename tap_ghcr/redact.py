@@ -12,7 +12,10 @@ import logging
 import re
 from urllib.parse import quote, quote_plus
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/@\s]+|[^/@\s:]*:[^@\s]*)@")
+#: `user:password@` after a scheme: up to the authority's last `@` (a password may hold `@`), or, after
+#: `user:` and no port, up to the next `@` (a password that holds `/` is no URL, but still a password).
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/?#\s]*@|[^/@\s:\[\]]*:(?![0-9]*(?:[/?#\s]|$))[^@\s]*@)")
 _secrets: set[str] = set()
 
 

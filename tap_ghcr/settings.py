@@ -96,6 +96,18 @@ def check_state(state: dict, path: str) -> None:
                               f"with a `context` object: {STATE_FIX}")
 
 
+#: The tap's streams (`tests/test_settings.py` checks this against the tap).
+TAP_STREAMS = frozenset({"packages", "package_versions", "tags", "manifests", "attestations", "sbom_packages"})
+
+
+def _selected(entry: dict) -> bool:
+    """Whether a catalog entry selects its stream (the stream's own metadata, or the older top-level key)."""
+    for meta in entry.get("metadata") or []:
+        if isinstance(meta, dict) and meta.get("breadcrumb") == [] and isinstance(meta.get("metadata"), dict):
+            return bool(meta["metadata"].get("selected", meta["metadata"].get("selected-by-default", False)))
+    return bool(entry.get("selected"))
+
+
 def check_catalog(catalog: dict, path: str) -> None:
     """The catalog must list `packages`: every other stream is read through it (its children)."""
     entries = catalog.get("streams")
@@ -104,10 +116,12 @@ def check_catalog(catalog: dict, path: str) -> None:
     for entry in entries:  # the SDK's stream maps look streams up by `stream`, and would fail on the edit
         stream, stream_id = entry.get("stream"), entry.get("tap_stream_id")
         if not isinstance(stream_id or stream, str) or not isinstance(stream or "", str):
+            bad = stream_id if not isinstance(stream_id or stream, str) else stream
             raise ConfigError(f"catalog {path}: an entry's `tap_stream_id` and `stream` must be names (strings), "
-                              f"not {_shown_value(stream_id or stream)}: {CATALOG_FIX}")
+                              f"not {_shown_value(bad)}: {CATALOG_FIX}")
         schema = entry.get("schema", {"properties": {}})
-        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        if (stream_id or stream) in TAP_STREAMS and (stream_id == "packages" or _selected(entry)) and (
+                not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict)):
             raise ConfigError(f"catalog {path}: the entry `{_one_line(stream_id or stream)}` has no schema "
                               f"`properties` object: {CATALOG_FIX}")
         if stream and stream_id and stream != stream_id:
@@ -151,10 +165,11 @@ def check_environment(schema: dict, prefix: str) -> None:
         except (ValueError, TypeError) as exc:
             kind = prop.get("type")
             kind = next((k for k in kind if k != "null"), kind) if isinstance(kind, list) else kind
+            shown = "" if kind in ("object", "array") or key in SECRET_SETTINGS \
+                else f", not {_shown_value(os.environ[name])}"  # (an object may hold a stream map's hash seed)
             raise ConfigError(
                 f"invalid settings: environment variable {name} (setting `{key}`) must be "
-                f"{_TYPE_WORDS.get(str(kind), str(kind))}, not {os.environ[name]!r} "
-                f"({exc.__class__.__name__})"
+                f"{_TYPE_WORDS.get(str(kind), str(kind))}{shown} ({exc.__class__.__name__})"
             ) from None
 
 

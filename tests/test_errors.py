@@ -265,12 +265,22 @@ def test_a_log_record_is_one_line_whatever_a_user_file_put_in_it():
 
 
 @pytest.mark.parametrize("text", ["https://bob:abc/defhunter2@reg.example.com/v2", "http://:hunter2@host",
-                                  "https://bob:hunter2@host:5000/x"])
-def test_url_credentials_are_masked_even_with_a_slash_in_the_password(text):
+                                  "https://bob:hunter2@host:5000/x", "https://bot:p@sshunter2@registry.example/v2"])
+def test_url_credentials_are_masked_even_with_a_slash_or_at_in_the_password(text):
     from tap_ghcr.redact import redact
 
     masked = redact(f"could not reach {text}")
     assert "hunter2" not in masked and "***@" in masked, masked
+
+
+@pytest.mark.parametrize("text", ["https://npm.pkg.github.com:443/@octo/pkg failed", "http://[::1]:5000/v2/o/n/blobs/x@y",
+                                  '["https://h:1/a","mail@x.org"]', "https://ghcr.io/v2/acme/web@sha256:abc",
+                                  "docker-image://docker.io/library/alpine@sha256:abc"])
+def test_urls_without_credentials_are_left_as_they_are(text):
+    """Found by the fourth review: a port before an `@` in the path masked the host and path."""
+    from tap_ghcr.redact import redact
+
+    assert redact(text) == text
 
 
 @contextlib.contextmanager

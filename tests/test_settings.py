@@ -72,6 +72,15 @@ def test_check_state(state, problem):
     ({"streams": [{"tap_stream_id": 7, "stream": 7}, {"tap_stream_id": "packages"}]}, "an entry's `tap_stream_id`"),
     ({"streams": [{"tap_stream_id": "packages", "schema": {}}]}, "the entry `packages` has no schema `properties`"),
     ({"streams": [{"tap_stream_id": "packages", "schema": []}]}, "the entry `packages` has no schema `properties`"),
+    ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "tags", "schema": {},
+                                                  "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}]}]},
+     "the entry `tags` has no schema `properties`"),
+    # Found by the fourth review: entries the tap skips anyway were refused.
+    ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "other_tap_stream", "schema": {}}]}, None),
+    ({"streams": [{"tap_stream_id": "packages"}, {"tap_stream_id": "sbom_packages", "schema": {"type": "object"},
+                                                  "metadata": [{"breadcrumb": [], "metadata": {"selected": False}}]}]},
+     None),
+    ({"streams": [{"tap_stream_id": "packages", "stream": 5}]}, r"must be names \(strings\), not 5"),
 ])
 def test_check_catalog(catalog, problem):
     if problem is None:
@@ -135,6 +144,9 @@ def test_an_unknown_setting_with_no_close_match_lists_the_known_ones():
     ({"images": ["https://bob:abc/hunter2@ghcr.io/a/b"]}, "`images` entry 'https://***@ghcr.io/a/b': give"),
     ({"images": ["localhost:5000/alpine"]}, "`images` entry 'localhost:5000/alpine': give `localhost:5000/owner/name`"),
     ({"images": ["acme/web@sha256:" + "0" * 64]}, "`images` entry 'acme/web@sha256:" + "0" * 64 + "': give a"),
+    # Found by the fourth review: a tag after `@` was called credentials; a dotted owner (Harbor) was refused.
+    ({"images": ["o/n@latest"]}, "`images` entry 'o/n@latest': give a repository, without tag or digest"),
+    ({"images": ["team.a/app"]}, None),
 ])
 def test_setting_problems(config, problem):
     found = settings.setting_problems(config)
@@ -314,3 +326,22 @@ def test_a_long_url_value_is_masked_before_it_is_cut():
     url = "ftp://bob:hunter2" + "x" * 100 + "@reg.example.com"
     (problem,) = settings.schema_problems({"registry_url": url}, schema)
     assert "hunter2" not in problem and problem.startswith('`registry_url` must match ^https?://, not "ftp://***@')
+
+
+
+def test_the_catalog_check_knows_the_taps_streams():
+    from tap_ghcr.tap import TapGHCR
+
+    assert set(TapGHCR(config={}, validate_config=False, setup_mapper=False).streams) == settings.TAP_STREAMS
+
+
+def test_an_environment_object_that_does_not_parse_is_not_echoed(monkeypatch):
+    """Found by the fourth review: a stream map config's hash seed was printed."""
+    from tap_ghcr.tap import TapGHCR
+
+    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
+    TapGHCR.append_builtin_config(schema)
+    monkeypatch.setenv("TAP_GHCR_STREAM_MAP_CONFIG", '{"hash_seed": "S3cr3tSeedValue" ')
+    with pytest.raises(ConfigError) as raised:
+        settings.check_environment(schema, "TAP_GHCR_")
+    assert "TAP_GHCR_STREAM_MAP_CONFIG" in str(raised.value) and "S3cr3t" not in str(raised.value)
