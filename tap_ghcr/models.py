@@ -1,4 +1,5 @@
-"""Plain data handed between the listing, the registry work and the streams. Imports nothing of the tap."""
+"""Plain data handed between the listing, the registry work and the streams. Imports nothing of the tap but
+its errors and its redaction."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tap_ghcr.errors import ConfigError
+from tap_ghcr.redact import redact
 
 #: A path component of a repository name, and a registry host, in the OCI distribution spec's grammar.
 _NAME_PART = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
@@ -17,7 +19,7 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9]
 def _masked(entry: str) -> str:
     """An `images` entry as an error may show it: any `user:password@` before the host masked."""
     if "://" in entry:
-        return re.sub(r"://.*@", "://***@", entry)  # to the last `@`: a password may hold `/`
+        return redact(entry)  # the log lines' URL mask
     at = [i for i, c in enumerate(entry) if c == "@" and "/" in entry[i + 1:]]
     return f"***@{entry[at[-1] + 1:]}" if at else entry  # an `@` with a path after it: credentials
 

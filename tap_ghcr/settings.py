@@ -207,13 +207,8 @@ def _one_line(name: str) -> str:
 
 
 def _hint(name: str, known: list[str], what: str) -> str:
-    close = _closest(name, known)
-    return f"; did you mean `{close}`?" if close else f"; known {what}: {', '.join(known)}"
-
-
-def _closest(name: str, known: list[str]) -> str | None:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return close[0] if close else None
+    return f"; did you mean `{close[0]}`?" if close else f"; known {what}: {', '.join(known)}"
 
 
 #: The settings that say whose packages to read; with none of them, the token's own are read.

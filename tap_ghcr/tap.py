@@ -206,6 +206,12 @@ class LineWriter(MsgSpecWriter):
             raise _output_closed() from None
 
 
+def _environment_token() -> tuple[object, str | None]:
+    """GITHUB_TOKEN, registered for redaction in every form, as `clean_token` reads it: (token, problem)."""
+    register_secret(os.environ.get("GITHUB_TOKEN"))
+    return clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
+
+
 def _output_closed() -> OutputClosedError:
     return OutputClosedError(
         "the reader of stdout closed it (did the target stop?); the sync stopped there, and the next one "
@@ -241,14 +247,11 @@ class TapGHCR(Tap):
             register_secret(self._config["token"])
             self._config["token"], token_problem = clean_token(self._config["token"])
         if not self._config.get("token"):  # the token falls back to GITHUB_TOKEN
-            register_secret(os.environ.get("GITHUB_TOKEN"))
-            _, token_problem = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
+            _, token_problem = _environment_token()
         images = self._config.get("images")
         if isinstance(images, list):
             self._config["images"] = [lower_case_image(e) if isinstance(e, str) else e for e in images]
-        known = dict(self.config_jsonschema)
-        known["properties"] = dict(known.get("properties") or {})
-        type(self).append_builtin_config(known)
+        known = self.settings_schema()
         normalize_settings(self._config, known)
         typo_key, typo = misspelled_scope(self._config, known["properties"]) or (None, None)
         for warning in unknown_settings({k: v for k, v in self._config.items() if k != typo_key},
@@ -266,6 +269,14 @@ class TapGHCR(Tap):
             self.logger.warning("invalid settings (a sync would stop here): %s", redact(problem))
         return problems
 
+    @classmethod
+    def settings_schema(cls) -> dict:
+        """The settings' JSON schema with the SDK's own (stream_maps, flattening...), as the SDK validates
+        them, built on a copy."""
+        schema = {**cls.config_jsonschema, "properties": dict(cls.config_jsonschema.get("properties") or {})}
+        cls.append_builtin_config(schema)
+        return schema
+
     def _schema_words(self, schema: dict, sdk_errors: list[str]) -> list[str]:
         """The schema's errors in our words (`schema_problems`); the SDK's, secrets named only, should ours find
         none."""
@@ -277,9 +288,7 @@ class TapGHCR(Tap):
         self._writing = 0
         self._pending_signal: int | None = None
         if kwargs.get("parse_env_config"):  # the SDK's parser raises a bare ValueError
-            schema = {**type(self).config_jsonschema, "properties": dict(type(self).config_jsonschema["properties"])}
-            type(self).append_builtin_config(schema)  # the SDK's settings (stream_maps...) too
-            check_environment(schema, type(self)._env_var_prefix)
+            check_environment(self.settings_schema(), type(self)._env_var_prefix)  # the SDK's settings too
         super().__init__(*args, **kwargs)
         if isinstance(self.message_writer, LineWriter):
             self.message_writer.marking = self.writing
@@ -294,8 +303,7 @@ class TapGHCR(Tap):
         """The configured token, else GITHUB_TOKEN, registered for redaction."""
         value = self.config.get("token")
         if not value:  # (a GITHUB_TOKEN with a break inside stopped a sync in `_validate_config`)
-            register_secret(os.environ.get("GITHUB_TOKEN"))
-            value, _ = clean_token(os.environ.get("GITHUB_TOKEN"), "GITHUB_TOKEN")
+            value, _ = _environment_token()
         return value or None
 
     @cached_property

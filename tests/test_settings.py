@@ -293,8 +293,7 @@ def test_unknown_catalog_streams_are_named(names, warnings):
 def test_schema_problems_name_the_setting_what_it_must_be_and_what_it_is(config, problems):
     from tap_ghcr.tap import TapGHCR
 
-    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
-    TapGHCR.append_builtin_config(schema)
+    schema = TapGHCR.settings_schema()
     assert settings.schema_problems(config, schema) == problems
 
 
@@ -314,7 +313,7 @@ def test_schema_problems_name_the_setting_what_it_must_be_and_what_it_is(config,
 def test_normalize_settings(config, normalized):
     from tap_ghcr.tap import TapGHCR
 
-    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
+    schema = TapGHCR.settings_schema()
     settings.normalize_settings(config, schema)
     assert config == normalized or (config["max_workers"].is_nan() and normalized["max_workers"].is_nan())
     assert type(config[next(iter(config))]) is type(normalized[next(iter(normalized))])
@@ -339,8 +338,7 @@ def test_an_environment_object_that_does_not_parse_is_not_echoed(monkeypatch):
     """Found by the fourth review: a stream map config's hash seed was printed."""
     from tap_ghcr.tap import TapGHCR
 
-    schema = {**TapGHCR.config_jsonschema, "properties": dict(TapGHCR.config_jsonschema["properties"])}
-    TapGHCR.append_builtin_config(schema)
+    schema = TapGHCR.settings_schema()
     monkeypatch.setenv("TAP_GHCR_STREAM_MAP_CONFIG", '{"hash_seed": "S3cr3tSeedValue" ')
     with pytest.raises(ConfigError) as raised:
         settings.check_environment(schema, "TAP_GHCR_")
